@@ -1,0 +1,41 @@
+# Front door of the project. Every target creates and uses the virtual environment .venv/.
+SHELL := bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: help venv lint typecheck test test-quick k8s-assets demo clean
+
+help:
+	@echo "make test        lint, type-check and run every test (real kube-apiserver and etcd)"
+	@echo "make test-quick  the same without the cluster tests"
+	@echo "make demo        run the operator on a local control plane with the examples applied"
+	@echo "make k8s-assets  print the directory of kube-apiserver, etcd and kubectl (builds them once)"
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+venv: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check operator tests
+	$(BIN)/ruff format --check operator tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+k8s-assets:
+	@hack/k8s-assets.sh
+
+test: lint typecheck
+	KUBEBUILDER_ASSETS="$$(hack/k8s-assets.sh)" $(BIN)/pytest $(PYTEST_ARGS)
+
+test-quick: $(STAMP)
+	$(BIN)/pytest --no-cluster $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
