@@ -21,7 +21,6 @@ INTEGRATION_KEY_VALUE = "pakey_INTEGRATION-KEY-7f3a9c21e0d84b56"
 CLIENT_SECRET_VALUE = "idp-CLIENT-SECRET-b81e44f09a2c7d13"
 SETUP_SECRET_VALUE = "setup-SECRET-VALUE-5d2c10e7b49a6f38"
 MINTED_KEY_VALUE = "pakey_MINTED-KEY-0c9d8e7f6a5b4c3d"
-ALL_SECRETS = (INTEGRATION_KEY_VALUE, CLIENT_SECRET_VALUE, SETUP_SECRET_VALUE, MINTED_KEY_VALUE)
 
 INTEGRATION_KEY = SecretStr(INTEGRATION_KEY_VALUE)
 
@@ -31,11 +30,13 @@ MOCK_URL = "http://sidecar.invalid:2884"
 Handler = Callable[[httpx.Request], httpx.Response | Awaitable[httpx.Response]]
 
 
-def entra_create_request(customer_id: str = "acme-com-1a2b3c4d") -> CreateOidcClientRequest:
+def entra_create_request(
+    customer_id: str = "acme-com-1a2b3c4d", client_secret: str = CLIENT_SECRET_VALUE
+) -> CreateOidcClientRequest:
     return CreateOidcClientRequest(
         idp_info_from_customer=MicrosoftEntraIdpInfo(
             client_id="entra-app-id",
-            client_secret=SecretStr(CLIENT_SECRET_VALUE),
+            client_secret=SecretStr(client_secret),
             tenant_id="tenant-1",
         ),
         customer_id=customer_id,

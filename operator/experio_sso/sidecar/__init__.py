@@ -5,7 +5,7 @@ its methods with the integration key of the moment. Failures raise the exception
 each with a ``retryable`` flag; requests and answers are the pydantic models below.
 """
 
-from ._client import SidecarApi, SidecarClient, SidecarClients, SidecarClientSettings
+from ._client import SidecarApi, SidecarClient, SidecarClientSettings
 from ._exceptions import (
     ClientIdAlreadyTakenError,
     CommandNotAllowedError,
@@ -42,6 +42,7 @@ from ._models import (
     ScimMatchingDefinition,
     ScimUserMatchingStrategy,
 )
+from ._registry import SidecarClients
 
 __all__ = [
     "ClientIdAlreadyTakenError",

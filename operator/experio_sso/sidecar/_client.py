@@ -1,4 +1,4 @@
-"""Async client of the PropelAuth BYO sidecar's API, and the registry of one client per URL.
+"""Async client of the PropelAuth BYO sidecar's API.
 
 The reconcile logic calls ``SidecarClient`` methods with the integration key of the moment:
 the key is an argument of every call, not of the client, because the key Secret can change
@@ -9,8 +9,8 @@ instead of opening a connection per resource.
 Wire protocol: every command is ``POST {url}/run-command`` with ``{"command", "data"}`` and
 ``Authorization: Bearer <integration key>``; HTTP 200 carries the command's answer and any
 other status carries ``{"type", "details"}``. ``_exchange`` is the only place that sends a
-request, and the only place that turns transport errors, error bodies and malformed answers
-into the exceptions of ``_exceptions``.
+request; it hands every failure to ``_translate``, which maps it to the exceptions of
+``_exceptions``.
 
 Logging: one DEBUG line per call with the command, the outcome and the duration. Bodies,
 headers and secrets are never logged.
@@ -19,35 +19,23 @@ headers and secrets are never logged.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
 
 import httpx
-import pydantic
 from pydantic import SecretStr
 
 from ._exceptions import (
-    ClientIdAlreadyTakenError,
-    CommandNotAllowedError,
-    CustomerIdAlreadyTakenError,
     InitialSetupAlreadyDoneError,
-    InvalidField,
-    InvalidFieldsError,
     InvalidSidecarUrlError,
-    OidcClientNotFoundError,
     SetupSecretRejectedError,
     SidecarError,
-    SidecarTimeoutError,
-    SidecarUnavailableError,
     UnauthorizedError,
-    UnexpectedResponseError,
-    excerpt,
 )
 from ._models import (
     CreateOidcClientRequest,
@@ -58,8 +46,9 @@ from ._models import (
     _PingResponse,
     _ResponseModel,
 )
+from ._translate import HTTPX_ERRORS, Call, read_answer, translate_http_error
 
-__all__ = ["SidecarApi", "SidecarClient", "SidecarClientSettings", "SidecarClients"]
+__all__ = ["SidecarApi", "SidecarClient", "SidecarClientSettings", "normalize_sidecar_url"]
 
 logger = logging.getLogger(__name__)
 
@@ -70,17 +59,6 @@ _RUN_COMMAND_PATH = "/run-command"
 # An integration key goes into an HTTP header, so it must be visible ASCII without spaces.
 # A trailing newline, the usual result of `echo key | kubectl create secret`, fails this check.
 _HEADER_SAFE_KEY = re.compile(r"[!-~]+")
-
-_UNAUTHORIZED_ERROR_TYPES = frozenset(
-    {"InvalidPrefix", "IntegrationKeyNotFound", "NoIntegrationKeyFoundInHeader"}
-)
-
-_TIMEOUT_PHASES: Mapping[type[httpx.TimeoutException], str] = {
-    httpx.ConnectTimeout: "connecting",
-    httpx.WriteTimeout: "sending the request",
-    httpx.ReadTimeout: "waiting for the answer",
-    httpx.PoolTimeout: "waiting for a free connection",
-}
 
 
 @dataclass(frozen=True)
@@ -391,229 +369,27 @@ class SidecarClient:
                 raise error
             headers["Authorization"] = f"Bearer {key_value}"
             secrets = (*secrets, key_value)
+        call = Call(url=self.url, command=command, customer_id=customer_id, secrets=secrets)
 
-        started = time.perf_counter()
-        try:
-            async with self._semaphore:
+        # The semaphore bounds calls in flight; the clock starts once a slot is free, so the
+        # logged duration is the sidecar's, not the queue's.
+        async with self._semaphore:
+            started = time.perf_counter()
+            try:
                 response = await self._http.post(path, json=payload, headers=headers)
-        except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, httpx.CookieConflict) as exc:
-            error = self._translate_http_error(exc, command, secrets)
-            _log_outcome(command, error, None, _milliseconds_since(started))
-            raise error from exc
+            except HTTPX_ERRORS as exc:
+                error = translate_http_error(exc, call)
+                _log_outcome(command, error, None, _milliseconds_since(started))
+                raise error from exc
         elapsed = _milliseconds_since(started)
 
         try:
-            answer = self._read_answer(
-                response, command, response_model, customer_id, secrets, status_errors or {}
-            )
+            answer = read_answer(response, call, response_model, status_errors or {})
         except SidecarError as error:
             _log_outcome(command, error, response.status_code, elapsed)
             raise
         _log_outcome(command, None, response.status_code, elapsed)
         return answer
-
-    def _translate_http_error(
-        self, exc: Exception, command: str, secrets: Sequence[str]
-    ) -> SidecarError:
-        """Map an exception raised by httpx while sending or receiving to a ``SidecarError``."""
-        reason = excerpt(str(exc) or type(exc).__name__, secrets)
-
-        if isinstance(exc, httpx.TimeoutException):
-            phase = _TIMEOUT_PHASES.get(type(exc), "waiting")
-            return SidecarTimeoutError(
-                f"Sidecar command {command} at {self.url} timed out while {phase}; retrying later.",
-                command=command,
-            )
-
-        # An unusable URL; normalize_sidecar_url catches most of these earlier.
-        if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
-            return InvalidSidecarUrlError(
-                f"Sidecar command {command} cannot be sent to {self.url}: {reason}",
-                command=command,
-            )
-
-        # The sidecar (or a proxy) answered, but broke the answer off or garbled it.
-        if isinstance(exc, httpx.RemoteProtocolError | httpx.DecodingError):
-            return UnexpectedResponseError(
-                f"Sidecar command {command} at {self.url} got a broken answer: {reason}",
-                command=command,
-            )
-
-        # Connection refused, name not resolved, connection reset, proxy failure.
-        if isinstance(exc, httpx.NetworkError | httpx.ProxyError):
-            return SidecarUnavailableError(
-                f"Sidecar at {self.url} is unreachable for command {command}: {reason}",
-                command=command,
-            )
-
-        # LocalProtocolError, redirects, stream misuse: the exchange failed in a way that
-        # neither the network nor the sidecar explains.
-        return UnexpectedResponseError(
-            f"Sidecar command {command} at {self.url} failed: {type(exc).__name__}: {reason}",
-            command=command,
-        )
-
-    def _read_answer(
-        self,
-        response: httpx.Response,
-        command: str,
-        response_model: type[_ResponseT],
-        customer_id: str | None,
-        secrets: Sequence[str],
-        status_errors: Mapping[int, SidecarError],
-    ) -> _ResponseT:
-        """Validate a success body into ``response_model``, or raise for an error answer."""
-        status = response.status_code
-
-        if status in status_errors:
-            raise status_errors[status]
-
-        try:
-            body = json.loads(response.content)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise UnexpectedResponseError(
-                f"Sidecar command {command} at {self.url} answered HTTP {status} with a body "
-                f"that is not JSON (a proxy's error page or a truncated body): "
-                f"{excerpt(response.text, secrets)!r}",
-                command=command,
-                status_code=status,
-            ) from exc
-
-        if status != httpx.codes.OK:
-            raise self._error_from_body(body, status, command, customer_id, secrets)
-
-        try:
-            return response_model.model_validate(body)
-        except pydantic.ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(part) for part in error['loc']) or 'body'}: {error['msg']}"
-                for error in exc.errors(include_url=False, include_input=False)
-            )
-            raise UnexpectedResponseError(
-                f"Sidecar command {command} at {self.url} answered HTTP 200 with a body of an "
-                f"unexpected shape: {excerpt(problems, secrets)}",
-                command=command,
-                status_code=status,
-            ) from exc
-
-    def _error_from_body(
-        self,
-        body: Any,
-        status: int,
-        command: str,
-        customer_id: str | None,
-        secrets: Sequence[str],
-    ) -> SidecarError:
-        """Map an error body ``{"type", "details"}`` to its exception."""
-        if not isinstance(body, dict) or not isinstance(body.get("type"), str):
-            return UnexpectedResponseError(
-                f"Sidecar command {command} at {self.url} answered HTTP {status} without an "
-                f"error type: {excerpt(json.dumps(body), secrets)!r}",
-                command=command,
-                status_code=status,
-            )
-
-        error_type: str = body["type"]
-        details = body.get("details")
-
-        if error_type in _UNAUTHORIZED_ERROR_TYPES:
-            return UnauthorizedError(
-                f"The sidecar at {self.url} rejected the integration key ({error_type}) for "
-                f"command {command}; store a valid key in the API key Secret.",
-                command=command,
-                error_type=error_type,
-            )
-
-        if error_type == "CommandNotAllowed":
-            denied_command = _denied_command(details) or command
-            return CommandNotAllowedError(
-                f"The integration key may not run the sidecar command {denied_command}; "
-                "create a key with that permission in the sidecar dashboard.",
-                command=command,
-                denied_command=denied_command,
-            )
-
-        if error_type == "InvalidFields":
-            fields = _invalid_fields(details, secrets)
-            if fields is None:
-                return UnexpectedResponseError(
-                    f"Sidecar command {command} at {self.url} answered InvalidFields without a "
-                    "readable list of fields.",
-                    command=command,
-                    status_code=status,
-                    error_type=error_type,
-                )
-            listing = "; ".join(f"{f.field} ({f.code}): {f.message}" for f in fields)
-            return InvalidFieldsError(
-                f"The sidecar rejected fields of {command}: {listing or 'no field named'}",
-                command=command,
-                fields=fields,
-            )
-
-        if error_type == "OidcClientNotFound":
-            return OidcClientNotFoundError(
-                f"The sidecar has no OIDC client with customer ID {customer_id!r}.",
-                command=command,
-                customer_id=customer_id,
-            )
-
-        if error_type == "CustomerIdAlreadyTakenForEoidcClient":
-            return CustomerIdAlreadyTakenError(
-                f"The sidecar already has an OIDC client with customer ID {customer_id!r}.",
-                command=command,
-                customer_id=customer_id,
-            )
-
-        if error_type == "ClientIdAlreadyTaken":
-            return ClientIdAlreadyTakenError(
-                "Another OIDC client in the sidecar already uses the identity provider's client "
-                f"ID requested for customer ID {customer_id!r}.",
-                command=command,
-                customer_id=customer_id,
-            )
-
-        # UnexpectedError, and any type that this client does not know.
-        detail_text = details if isinstance(details, str) else json.dumps(details)
-        label = (
-            "reported an unexpected error"
-            if error_type == "UnexpectedError"
-            else f"answered the unknown error type {excerpt(error_type)!r}"
-        )
-        return UnexpectedResponseError(
-            f"Sidecar command {command} at {self.url} {label} (HTTP {status}): "
-            f"{excerpt(detail_text, secrets)!r}",
-            command=command,
-            status_code=status,
-            error_type=error_type,
-        )
-
-
-def _denied_command(details: Any) -> str | None:
-    """Find the command name in ``CommandNotAllowed`` details: a string or ``{"command"}``."""
-    if isinstance(details, str) and details:
-        return excerpt(details)
-    if isinstance(details, dict):
-        name = details.get("command")
-        if isinstance(name, str) and name:
-            return excerpt(name)
-    return None
-
-
-def _invalid_fields(details: Any, secrets: Sequence[str]) -> list[InvalidField] | None:
-    """Read ``{"fields": [{"field", "code", "message"}]}``; return ``None`` if it is malformed."""
-    if not isinstance(details, dict) or not isinstance(details.get("fields"), list):
-        return None
-
-    fields: list[InvalidField] = []
-    for item in details["fields"]:
-        if not isinstance(item, dict):
-            return None
-        parts = [item.get("field"), item.get("code"), item.get("message")]
-        if not all(isinstance(part, str) for part in parts):
-            return None
-        field, code, message = (excerpt(str(part), secrets) for part in parts)
-        fields.append(InvalidField(field=field, code=code, message=message))
-    return fields
 
 
 def _milliseconds_since(started: float) -> float:
@@ -635,42 +411,3 @@ def _log_outcome(
             status if status is not None else "none",
             elapsed_ms,
         )
-
-
-class SidecarClients:
-    """Registry of one ``SidecarClient`` per sidecar URL, shared by all handlers.
-
-    ``transport_factory`` builds the httpx transport for a URL; tests pass one that returns
-    ``httpx.MockTransport``. Closing the registry closes every client it created.
-    """
-
-    def __init__(
-        self,
-        settings: SidecarClientSettings | None = None,
-        *,
-        transport_factory: Callable[[str], httpx.AsyncBaseTransport] | None = None,
-    ) -> None:
-        self.settings = settings or SidecarClientSettings()
-        self._transport_factory = transport_factory
-        self._clients: dict[str, SidecarClient] = {}
-
-    def get(self, url: str) -> SidecarClient:
-        """Return the client of ``url``, creating it on first use.
-
-        URLs that differ only in a trailing slash share a client. Raises
-        ``InvalidSidecarUrlError`` for a URL that cannot be used.
-        """
-        key = normalize_sidecar_url(url)
-        client = self._clients.get(key)
-        if client is None:
-            transport = self._transport_factory(key) if self._transport_factory else None
-            client = SidecarClient(key, settings=self.settings, transport=transport)
-            self._clients[key] = client
-        return client
-
-    async def aclose(self) -> None:
-        """Close every client; a later ``get`` creates fresh ones."""
-        clients = list(self._clients.values())
-        self._clients.clear()
-        for client in clients:
-            await client.aclose()

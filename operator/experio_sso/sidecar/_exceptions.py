@@ -1,8 +1,8 @@
 """Exceptions raised by the sidecar client.
 
 Every failure of a call to the sidecar surfaces as one of these, never as an ``httpx``,
-``json`` or ``pydantic`` error: ``SidecarClient._exchange`` is the one place that translates
-lower-level errors and the sidecar's error bodies, and it chains the original with
+``json`` or ``pydantic`` error. The module ``_translate`` is the one place that maps
+lower-level errors and the sidecar's error bodies to these, and the original is chained with
 ``raise ... from exc``. The tree::
 
     SidecarError                      retryable
@@ -28,11 +28,12 @@ describe the sidecar's state, which the caller acts on (recreate, adopt) instead
 
 Messages never contain integration keys, client secrets or setup secrets. Text taken from a
 foreign body is cut to ``MAX_EXCERPT_LENGTH`` characters after every secret sent in the
-request has been replaced by ``[redacted]``.
+request, also in its JSON-escaped spellings, has been replaced by ``[redacted]``.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
@@ -61,6 +62,9 @@ MAX_EXCERPT_LENGTH = 200
 
 _REDACTED = "[redacted]"
 
+# Levels of JSON string escaping under which a secret is still found and redacted.
+_ESCAPING_LEVELS = 3
+
 
 def excerpt(text: str, secrets: Sequence[str] = ()) -> str:
     """Shorten foreign text for a message: redact ``secrets``, fold whitespace, cut the rest.
@@ -68,13 +72,36 @@ def excerpt(text: str, secrets: Sequence[str] = ()) -> str:
     Redaction happens before cutting, so that a secret that straddles the cut cannot leave a
     prefix of itself behind.
     """
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, _REDACTED)
+    for variant in _spellings(secrets):
+        text = text.replace(variant, _REDACTED)
     text = " ".join(text.split())
     if len(text) > MAX_EXCERPT_LENGTH:
         text = text[:MAX_EXCERPT_LENGTH] + "..."
     return text
+
+
+def _spellings(secrets: Sequence[str]) -> list[str]:
+    """List each secret as sent and as it reads inside JSON strings, longest first.
+
+    An error body may quote the request (JSON) inside a JSON string, and a message may quote
+    that body as JSON again, so a secret with quotes, backslashes or non-ASCII characters is
+    also looked for in its JSON-escaped forms. NOTE: more than ``_ESCAPING_LEVELS`` levels of
+    escaping are not redacted.
+    """
+    spellings: set[str] = set()
+    for secret in secrets:
+        if not secret:
+            continue
+        level = {secret}
+        spellings.update(level)
+        for _ in range(_ESCAPING_LEVELS):
+            level = {
+                json.dumps(variant, ensure_ascii=ascii_only)[1:-1]
+                for variant in level
+                for ascii_only in (True, False)
+            }
+            spellings.update(level)
+    return sorted(spellings, key=len, reverse=True)
 
 
 class SidecarError(Exception):
