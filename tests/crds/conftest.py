@@ -13,7 +13,7 @@ def experio_crds(cluster: ControlPlane) -> ControlPlane:
     """Install the CRDs from ``crds/`` once per session and wait until both are Established.
 
     Server-side apply with ``--force-conflicts`` makes this idempotent, also when another
-    test module installed the same files first. The directory holds a kustomization.yaml,
+    test module installed the same files first. The directory contains a kustomization.yaml,
     so it is applied with ``-k``: ``-f`` would send the Kustomization to the API server.
     """
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-k", str(CRDS_DIR))
