@@ -19,10 +19,12 @@ from pydantic import SecretStr
 
 from experio_sso.sidecar import (
     GenericIdpInfoPatch,
+    MicrosoftEntraIdpInfoPatch,
     PatchOidcClientRequest,
     SidecarClient,
     SidecarError,
 )
+from propelauth_emulator import EmulatorServer
 
 from .helpers import (
     CLIENT_SECRET_VALUE,
@@ -194,3 +196,105 @@ async def test_minted_key_stays_masked(caplog: pytest.LogCaptureFixture) -> None
     for record in caplog.records:
         assert MINTED_KEY_VALUE not in record.getMessage()
         assert SETUP_SECRET_VALUE not in record.getMessage()
+
+
+async def test_no_secret_leaks_against_emulator(
+    caplog: pytest.LogCaptureFixture, emulator: EmulatorServer, emulator_setup_secret: str
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    key_value = await emulator.mint_key()
+    key = SecretStr(key_value)
+    first_secret = "QZFIRSTCLIENTSECRET-4f1e2d3c"
+    rotated_secret = "QZROTATEDCLIENTSECRET-9a8b7c6d"
+    unknown_key = "emu_ik_QZUNKNOWNKEY-0a1b2c3d4e5f"
+    wrong_prefix_key = "QZWRONGPREFIXKEY-5e6f7a8b9c0d"
+    wrong_setup_secret = "QZWRONGSETUPSECRET-1c2d3e4f"
+    texts: list[str] = []
+    outcomes: list[str] = []
+
+    async def attempt(call: Awaitable[object]) -> object:
+        try:
+            result = await call
+        except SidecarError as error:
+            outcomes.append(type(error).__name__)
+            texts.extend(_texts_of(error, with_chain=True))
+            return None
+        outcomes.append("ok")
+        texts.append(repr(result))
+        return result
+
+    customer_id = "acme-com-1a2b3c4d"
+    async with SidecarClient(emulator.url) as client:
+        await attempt(client.ping(key))
+        await attempt(
+            client.create_oidc_client(key, entra_create_request(customer_id, first_secret))
+        )
+        await attempt(
+            client.create_oidc_client(key, entra_create_request(customer_id, first_secret))
+        )
+        invalid = entra_create_request("other-customer", first_secret).model_copy(
+            update={"redirect_url": first_secret}
+        )
+        await attempt(client.create_oidc_client(key, invalid))
+        await attempt(client.fetch_oidc_client(key, customer_id))
+        rotate = PatchOidcClientRequest(
+            idp_info_from_customer=MicrosoftEntraIdpInfoPatch(
+                client_secret=SecretStr(rotated_secret)
+            )
+        )
+        await attempt(client.patch_oidc_client(key, customer_id, rotate))
+        await attempt(client.ping(SecretStr(unknown_key)))
+        await attempt(client.ping(SecretStr(wrong_prefix_key)))
+        await attempt(client.initial_setup(SecretStr(wrong_setup_secret)))
+        minted = await attempt(client.initial_setup(SecretStr(emulator_setup_secret)))
+        await attempt(client.initial_setup(SecretStr(emulator_setup_secret)))
+        emulator.set_faults(outage=True)
+        await attempt(client.ping(key))
+        emulator.set_faults(error_rate=1.0)
+        await attempt(client.ping(key))
+        emulator.set_faults(drop_rate=1.0)
+        await attempt(client.ping(key))
+        emulator.clear_faults()
+        await attempt(client.delete_oidc_client(key, customer_id))
+        await attempt(client.fetch_oidc_client(key, customer_id))
+
+    assert isinstance(minted, SecretStr)
+    assert outcomes == [
+        "ok",
+        "ok",
+        "CustomerIdAlreadyTakenError",
+        "InvalidFieldsError",
+        "ok",
+        "ok",
+        "UnauthorizedError",
+        "UnauthorizedError",
+        "SetupSecretRejectedError",
+        "ok",
+        "InitialSetupAlreadyDoneError",
+        "UnexpectedResponseError",
+        "UnexpectedResponseError",
+        "UnexpectedResponseError",
+        "ok",
+        "OidcClientNotFoundError",
+    ]
+    assert len(caplog.records) >= len(outcomes)
+    texts.extend(record.getMessage() for record in caplog.records)
+    texts.extend(
+        logging.Formatter().formatException(record.exc_info)
+        for record in caplog.records
+        if record.exc_info
+    )
+    secrets = [
+        key_value,
+        minted.get_secret_value(),
+        emulator_setup_secret,
+        first_secret,
+        rotated_secret,
+        unknown_key,
+        wrong_prefix_key,
+        wrong_setup_secret,
+    ]
+    for secret in secrets:
+        for marker in _markers(secret):
+            leaks = [text for text in texts if marker in text]
+            assert leaks == [], f"{marker[:12]}... leaked"
