@@ -56,7 +56,7 @@ def key(emulator_key: str) -> SecretStr:
 async def test_ping_returns_timestamp(client: SidecarClient, key: SecretStr) -> None:
     timestamp = await client.ping(key)
 
-    # The emulator answers seconds since the epoch.
+    # The emulator returns seconds since the epoch.
     assert abs(timestamp - time.time()) < 60
 
 

@@ -1,4 +1,4 @@
-"""The client against ``httpx.MockTransport``: request shapes, error mapping, malformed answers."""
+"""The client against ``httpx.MockTransport``: request shapes, errors, malformed responses."""
 
 from __future__ import annotations
 
@@ -317,7 +317,7 @@ async def test_not_found_names_customer_id() -> None:
     assert "acme-com-1a2b3c4d" in str(caught.value)
 
 
-# Malformed answers.
+# Malformed responses.
 
 PROXY_PAGE = (
     "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway"
@@ -348,7 +348,7 @@ MALFORMED_ANSWERS = [
 
 
 @pytest.mark.parametrize(("response", "status"), MALFORMED_ANSWERS)
-async def test_malformed_answer_is_unexpected(response: httpx.Response, status: int) -> None:
+async def test_malformed_response_is_unexpected(response: httpx.Response, status: int) -> None:
     async with mock_client(Recorder(response)) as client:
         with pytest.raises(UnexpectedResponseError) as caught:
             await client.create_oidc_client(INTEGRATION_KEY, entra_create_request())

@@ -1,4 +1,4 @@
-"""The client over real sockets on loopback: refused connections, timeouts, broken answers.
+"""The client over real sockets on loopback: refused connections, timeouts, broken responses.
 
 Each test runs a small asyncio TCP server on 127.0.0.1 that misbehaves in one way.
 """
@@ -72,12 +72,12 @@ async def test_silent_sidecar_times_out(
 ) -> None:
     release = asyncio.Event()
 
-    async def never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def never_respond(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await _read_request_head(reader)
         await release.wait()
         writer.close()
 
-    url = await serve(never_answer)
+    url = await serve(never_respond)
     loop = asyncio.get_running_loop()
     started = loop.time()
     try:
@@ -88,7 +88,7 @@ async def test_silent_sidecar_times_out(
         release.set()
     elapsed = loop.time() - started
 
-    assert "waiting for the answer" in str(caught.value)
+    assert "waiting for the response" in str(caught.value)
     assert caught.value.retryable is True
     assert 0.3 <= elapsed < 2.0
 

@@ -48,7 +48,7 @@ def _echo(request: httpx.Request) -> str:
     )
 
 
-def _hostile_answers(request: httpx.Request) -> list[httpx.Response]:
+def _hostile_responses(request: httpx.Request) -> list[httpx.Response]:
     echo = _echo(request)
     return [
         error_response(401, "IntegrationKeyNotFound", echo),
@@ -71,20 +71,20 @@ def _hostile_answers(request: httpx.Request) -> list[httpx.Response]:
 
 
 class HostileSidecar:
-    """Returns each hostile answer in turn, then raises httpx errors that quote the request."""
+    """Returns each hostile response in turn, then raises httpx errors that quote the request."""
 
     def __init__(self) -> None:
         self.calls = 0
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
-        answers = _hostile_answers(request)
-        index = self.calls % (len(answers) + 2)
+        responses = _hostile_responses(request)
+        index = self.calls % (len(responses) + 2)
         self.calls += 1
-        if index == len(answers):
+        if index == len(responses):
             raise httpx.ConnectError(f"refused {_echo(request)}", request=request)
-        if index == len(answers) + 1:
+        if index == len(responses) + 1:
             raise httpx.RemoteProtocolError(f"broken {_echo(request)}", request=request)
-        return answers[index]
+        return responses[index]
 
 
 def _texts_of(error: BaseException, *, with_chain: bool) -> list[str]:
@@ -121,7 +121,7 @@ async def test_no_secret_in_logs_or_errors(
     integration_key = SecretStr(key_value)
     hostile = HostileSidecar()
     texts: list[str] = []
-    rounds = len(_hostile_answers(httpx.Request("POST", "http://x"))) + 2
+    rounds = len(_hostile_responses(httpx.Request("POST", "http://x"))) + 2
 
     calls: list[Callable[[SidecarClient], Awaitable[object]]] = [
         lambda client: client.ping(integration_key),
@@ -157,7 +157,7 @@ async def test_no_secret_in_logs_or_errors(
                 else:
                     texts.append(repr(result))
 
-        # A key that cannot be sent is refused without echoing it.
+        # A key that cannot be sent is rejected without echoing it.
         try:
             await client.ping(SecretStr(key_value + "\n"))
         except SidecarError as error:

@@ -1,8 +1,8 @@
 """Typed async client of the PropelAuth BYO sidecar.
 
-The reconcile logic asks ``SidecarClients.get(url)`` for the client of a sidecar and calls
+The reconcile logic gets the client of a sidecar from ``SidecarClients.get(url)`` and calls
 its methods with the integration key of the moment. Failures raise the exceptions below,
-each with a ``retryable`` flag; requests and answers are the pydantic models below.
+each with a ``retryable`` flag; requests and responses are the pydantic models below.
 """
 
 from ._client import SidecarApi, SidecarClient, SidecarClientSettings

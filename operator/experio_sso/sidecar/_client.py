@@ -7,7 +7,7 @@ and one semaphore that bounds the calls in flight, so that a burst of reconciles
 instead of opening a connection per resource.
 
 Wire protocol: every command is ``POST {url}/run-command`` with ``{"command", "data"}`` and
-``Authorization: Bearer <integration key>``; HTTP 200 carries the command's answer and any
+``Authorization: Bearer <integration key>``; HTTP 200 carries the command's response and any
 other status carries ``{"type", "details"}``. ``_exchange`` is the only place that sends a
 request; it hands every failure to ``_translate``, which maps it to the exceptions of
 ``_exceptions``.
@@ -46,7 +46,7 @@ from ._models import (
     _PingResponse,
     _ResponseModel,
 )
-from ._translate import HTTPX_ERRORS, Call, read_answer, translate_http_error
+from ._translate import HTTPX_ERRORS, Call, read_response_body, translate_http_error
 
 __all__ = ["SidecarApi", "SidecarClient", "SidecarClientSettings", "normalize_sidecar_url"]
 
@@ -70,8 +70,8 @@ class SidecarClientSettings:
     takes longer than this points to a missing Service or a network policy, not to load."""
 
     read_timeout: float = 15.0
-    """Seconds to wait for the answer once the request is sent. The sidecar writes OIDC clients
-    to PostgreSQL before it answers, so this leaves room for a slow database."""
+    """Seconds to wait for the response once the request is sent. The sidecar writes OIDC clients
+    to PostgreSQL before it responds, so this leaves room for a slow database."""
 
     write_timeout: float = 5.0
     """Seconds to send the request body; bodies are a few kilobytes at most."""
@@ -89,7 +89,7 @@ class SidecarClientSettings:
 
 
 class SidecarApi(Protocol):
-    """What the reconcile logic needs from a sidecar client; tests may pass a fake."""
+    """Interface of a sidecar client as the reconcile logic uses it; tests may pass a fake."""
 
     async def ping(self, integration_key: SecretStr) -> int: ...
 
@@ -111,7 +111,7 @@ class SidecarApi(Protocol):
 
 
 class _EmptyResponse(_ResponseModel):
-    """Answer of ``DeleteOidcClient``: an empty object."""
+    """Response of ``DeleteOidcClient``: an empty object."""
 
 
 def normalize_sidecar_url(url: str) -> str:
@@ -203,8 +203,8 @@ class SidecarClient:
 
     async def ping(self, integration_key: SecretStr) -> int:
         """Check the URL and the integration key with ``Ping``; return the sidecar's timestamp."""
-        answer = await self._run_command("Ping", {}, integration_key, _PingResponse)
-        return answer.timestamp
+        result = await self._run_command("Ping", {}, integration_key, _PingResponse)
+        return result.timestamp
 
     async def create_oidc_client(
         self, integration_key: SecretStr, request: CreateOidcClientRequest
@@ -215,7 +215,7 @@ class SidecarClient:
         example because an earlier call timed out after the sidecar applied it),
         ``ClientIdAlreadyTakenError`` and ``InvalidFieldsError``.
         """
-        answer = await self._run_command(
+        result = await self._run_command(
             "CreateOidcClient",
             request.to_wire(),
             integration_key,
@@ -223,7 +223,7 @@ class SidecarClient:
             customer_id=request.customer_id,
             secrets=(request.idp_info_from_customer.client_secret.get_secret_value(),),
         )
-        return answer.client_id
+        return result.client_id
 
     async def fetch_oidc_client(self, integration_key: SecretStr, customer_id: str) -> OidcClient:
         """Read the OIDC client of a customer ID with ``FetchOidcClient``.
@@ -251,7 +251,7 @@ class SidecarClient:
         if idp_info is not None and idp_info.client_secret is not None:
             secrets = (idp_info.client_secret.get_secret_value(),)
 
-        answer = await self._run_command(
+        result = await self._run_command(
             "PatchOidcClient",
             {**request.to_wire(), "customerId": customer_id},
             integration_key,
@@ -259,7 +259,7 @@ class SidecarClient:
             customer_id=customer_id,
             secrets=secrets,
         )
-        return answer.client_id
+        return result.client_id
 
     async def delete_oidc_client(self, integration_key: SecretStr, customer_id: str) -> None:
         """Delete the OIDC client of a customer ID with ``DeleteOidcClient``.
@@ -278,7 +278,7 @@ class SidecarClient:
     async def initial_setup(self, setup_secret: SecretStr) -> SecretStr:
         """Mint the first integration key with the sidecar's setup secret; return the key.
 
-        NOTE: no public document describes this endpoint. This function holds the whole
+        NOTE: no public document describes this endpoint. This function contains the whole
         assumed contract, so that a correction touches only this function:
         ``POST {url}/api/initial_setup`` with ``{"setupSecret": ...}`` and no integration key;
         200 with ``{"apiKey": ...}`` the first time; 401 when the secret is wrong; 409 when
@@ -303,7 +303,7 @@ class SidecarClient:
             ),
         }
 
-        answer = await self._exchange(
+        result = await self._exchange(
             path="/api/initial_setup",
             command="InitialSetup",
             payload={"setupSecret": secret_value},
@@ -313,7 +313,7 @@ class SidecarClient:
             status_errors=status_errors,
         )
         logger.info("Initial setup on the sidecar at %s returned an integration key", self.url)
-        return answer.api_key
+        return result.api_key
 
     # The one place that talks HTTP and translates errors.
 
@@ -349,7 +349,7 @@ class SidecarClient:
         secrets: Sequence[str] = (),
         status_errors: Mapping[int, SidecarError] | None = None,
     ) -> _ResponseT:
-        """Send one request and return its validated answer, or raise a ``SidecarError``.
+        """Send one request and return its validated response, or raise a ``SidecarError``.
 
         ``secrets`` are the secret values in the request; they are redacted from any foreign
         text that goes into an exception message. ``status_errors`` maps an HTTP status to the
@@ -384,12 +384,12 @@ class SidecarClient:
         elapsed = _milliseconds_since(started)
 
         try:
-            answer = read_answer(response, call, response_model, status_errors or {})
+            result = read_response_body(response, call, response_model, status_errors or {})
         except SidecarError as error:
             _log_outcome(command, error, response.status_code, elapsed)
             raise
         _log_outcome(command, None, response.status_code, elapsed)
-        return answer
+        return result
 
 
 def _milliseconds_since(started: float) -> float:

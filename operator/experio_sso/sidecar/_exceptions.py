@@ -10,25 +10,30 @@ lower-level errors and the sidecar's error bodies to these, and the original is 
     │   └── SidecarTimeoutError       yes   connect, read, write or pool timeout
     ├── InvalidSidecarUrlError        no    the URL is not an http(s) URL with a host
     ├── UnexpectedResponseError       yes   non-JSON body, proxy error page, truncated
-    │                                       body, unknown error type, ``UnexpectedError``
+    │                                       body, unknown error type, ``UnexpectedError``,
+    │                                       any other failed HTTP exchange
     ├── UnauthorizedError             no    ``InvalidPrefix``, ``IntegrationKeyNotFound``,
-    │                                       ``NoIntegrationKeyFoundInHeader``
+    │                                       ``NoIntegrationKeyFoundInHeader``, or a key
+    │                                       that cannot be sent in a header
     ├── CommandNotAllowedError        no    the key lacks the permission for a command
     ├── InvalidFieldsError            no    ``InvalidFields``, with the field errors
     ├── OidcClientNotFoundError       no    ``OidcClientNotFound``
     ├── CustomerIdAlreadyTakenError   no    ``CustomerIdAlreadyTakenForEoidcClient``
     ├── ClientIdAlreadyTakenError     no    ``ClientIdAlreadyTaken``
-    ├── SetupSecretRejectedError      no    initial setup answered 401
-    └── InitialSetupAlreadyDoneError  no    initial setup answered 409
+    ├── SetupSecretRejectedError      no    initial setup returned HTTP 401
+    └── InitialSetupAlreadyDoneError  no    initial setup returned HTTP 409
 
 ``retryable`` tells the operator whether to back off and call again (the cause may go away by
 itself) or to report the failure and wait for a person or for a change of the resource.
 ``OidcClientNotFoundError`` and ``CustomerIdAlreadyTakenError`` are not retryable because they
 describe the sidecar's state, which the caller acts on (recreate, adopt) instead of retrying.
 
-Messages never contain integration keys, client secrets or setup secrets. Text taken from a
-foreign body is cut to ``MAX_EXCERPT_LENGTH`` characters after every secret sent in the
-request, also in its JSON-escaped spellings, has been replaced by ``[redacted]``.
+The messages and reprs of these exceptions contain no integration key, client secret or setup
+secret of the request. Text taken from a foreign body is cut to ``MAX_EXCERPT_LENGTH``
+characters after every such secret, also in JSON-escaped spellings, has been replaced by
+``[redacted]``. The chained original exception is not rewritten: it is an httpx, json or
+pydantic error, and for the requests this client sends none of those quote request headers
+or bodies (pydantic models here hide input values in their errors).
 """
 
 from __future__ import annotations
@@ -132,7 +137,7 @@ class SidecarUnavailableError(SidecarError):
 class SidecarTimeoutError(SidecarUnavailableError):
     """Connecting, sending, reading or waiting for a pooled connection took too long.
 
-    A timed-out ``CreateOidcClient`` may have been applied; a retry then sees
+    A timed-out ``CreateOidcClient`` may have been applied; a retry then raises
     ``CustomerIdAlreadyTakenError``.
     """
 
@@ -142,7 +147,7 @@ class InvalidSidecarUrlError(SidecarError):
 
 
 class UnexpectedResponseError(SidecarError):
-    """The sidecar answered something that the client cannot use.
+    """The sidecar returned a response that the client cannot use.
 
     A body that is not JSON (a proxy's error page), a truncated body, a success body of the
     wrong shape, an error type that this client does not know, or the sidecar's own
@@ -190,7 +195,7 @@ class CommandNotAllowedError(SidecarError):
 
 @dataclass(frozen=True)
 class InvalidField:
-    """One field error of an ``InvalidFields`` answer, as the sidecar reports it."""
+    """One field error of an ``InvalidFields`` response, as the sidecar reports it."""
 
     field: str
     code: str

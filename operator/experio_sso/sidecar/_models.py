@@ -102,7 +102,7 @@ ScimUserMatchingStrategy = Literal[
     "OidcEmailUsernameToScimUsername",
     "OidcPreferredUsernameToScimUsername",
 ]
-"""How the sidecar matches an OIDC login to a SCIM user."""
+"""Rule by which the sidecar matches an OIDC login to a SCIM user."""
 
 
 class ScimMatchingDefinition(_WireModel):
@@ -292,18 +292,18 @@ class OidcClient(_ResponseModel):
 
 
 class _ClientIdResponse(_ResponseModel):
-    """Answer of ``CreateOidcClient`` and ``PatchOidcClient``."""
+    """Response of ``CreateOidcClient`` and ``PatchOidcClient``."""
 
     client_id: str
 
 
 class _PingResponse(_ResponseModel):
-    """Answer of ``Ping``: the sidecar's current time as an integer timestamp."""
+    """Response of ``Ping``: the sidecar's current time as an integer timestamp."""
 
     timestamp: int
 
 
 class _InitialSetupResponse(_ResponseModel):
-    """Answer of a successful initial setup, as this project assumes it."""
+    """Response of a successful initial setup, as this project assumes it."""
 
     api_key: SecretStr

@@ -45,7 +45,7 @@ _UNAUTHORIZED_ERROR_TYPES = frozenset(
 _TIMEOUT_PHASES: Mapping[type[httpx.TimeoutException], str] = {
     httpx.ConnectTimeout: "connecting",
     httpx.WriteTimeout: "sending the request",
-    httpx.ReadTimeout: "waiting for the answer",
+    httpx.ReadTimeout: "waiting for the response",
     httpx.PoolTimeout: "waiting for a free connection",
 }
 
@@ -55,7 +55,7 @@ HTTPX_ERRORS = (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, httpx.Cook
 
 @dataclass(frozen=True)
 class Call:
-    """What the messages of one call may name: the sidecar, the command and the customer ID.
+    """Context of one call for its messages: the sidecar, the command and the customer ID.
 
     ``secrets`` are the secret values sent in the request (integration key, client secret,
     setup secret). They are never shown, only redacted from foreign text.
@@ -86,10 +86,10 @@ def translate_http_error(exc: Exception, call: Call) -> SidecarError:
             command=command,
         )
 
-    # The sidecar or a proxy answered, but broke the answer off or garbled it.
+    # The sidecar or a proxy responded, but cut the response off or garbled it.
     if isinstance(exc, httpx.RemoteProtocolError | httpx.DecodingError):
         return UnexpectedResponseError(
-            f"Sidecar command {command} at {call.url} got a broken answer: {reason}",
+            f"Sidecar command {command} at {call.url} received a broken response: {reason}",
             command=command,
         )
 
@@ -108,13 +108,13 @@ def translate_http_error(exc: Exception, call: Call) -> SidecarError:
     )
 
 
-def read_answer(
+def read_response_body(
     response: httpx.Response,
     call: Call,
     response_model: type[_ResponseT],
     status_errors: Mapping[int, SidecarError],
 ) -> _ResponseT:
-    """Validate a success body into ``response_model``, or raise for any other answer.
+    """Validate a success body into ``response_model``, or raise for any other response.
 
     ``status_errors`` maps an HTTP status to the exception raised for it without reading the
     body; initial setup uses it because its errors are told apart by status alone.
@@ -129,7 +129,7 @@ def read_answer(
         body = json.loads(response.content)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UnexpectedResponseError(
-            f"Sidecar command {command} at {call.url} answered HTTP {status} with a body "
+            f"Sidecar command {command} at {call.url} returned HTTP {status} with a body "
             "that is not JSON, such as a proxy's error page or a truncated body: "
             f"{excerpt(response.text, call.secrets)!r}",
             command=command,
@@ -147,7 +147,7 @@ def read_answer(
             for error in exc.errors(include_url=False, include_input=False)
         )
         raise UnexpectedResponseError(
-            f"Sidecar command {command} at {call.url} answered HTTP 200 with a body of an "
+            f"Sidecar command {command} at {call.url} returned HTTP 200 with a body of an "
             f"unexpected shape: {excerpt(problems, call.secrets)}",
             command=command,
             status_code=status,
@@ -161,7 +161,7 @@ def _error_from_body(body: Any, status: int, call: Call) -> SidecarError:
 
     if not isinstance(body, dict) or not isinstance(body.get("type"), str):
         return UnexpectedResponseError(
-            f"Sidecar command {command} at {call.url} answered HTTP {status} without an "
+            f"Sidecar command {command} at {call.url} returned HTTP {status} without an "
             f"error type: {excerpt(json.dumps(body), call.secrets)!r}",
             command=command,
             status_code=status,
@@ -191,7 +191,7 @@ def _error_from_body(body: Any, status: int, call: Call) -> SidecarError:
         fields = _invalid_fields(details, call.secrets)
         if fields is None:
             return UnexpectedResponseError(
-                f"Sidecar command {command} at {call.url} answered InvalidFields without a "
+                f"Sidecar command {command} at {call.url} returned InvalidFields without a "
                 "readable list of fields.",
                 command=command,
                 status_code=status,
@@ -231,7 +231,7 @@ def _error_from_body(body: Any, status: int, call: Call) -> SidecarError:
     label = (
         "reported an unexpected error"
         if error_type == "UnexpectedError"
-        else f"answered the unknown error type {excerpt(error_type, call.secrets)!r}"
+        else f"returned the unknown error type {excerpt(error_type, call.secrets)!r}"
     )
     return UnexpectedResponseError(
         f"Sidecar command {command} at {call.url} {label} (HTTP {status}): "
