@@ -1,0 +1,406 @@
+"""The running operator: stores, work queues, workers and the Secret watch, wired together.
+
+kopf's event handlers call the ``on_*_event`` methods; those update the in-memory stores and
+queue object keys. Workers take keys from the queues and run the controllers. Nothing here
+talks to the sidecar; the controllers do.
+
+Who queues whom:
+
+- An SSOClient event queues that client; when its spec changed, also every client of the
+  namespace whose conflict outcome changed, and the namespace's settings (routing table).
+- A status change of an SSOClient queues the settings after a short delay, so that a burst of
+  clients becoming Ready renders the ConfigMap once.
+- A settings event queues the settings; a change of its sidecar session's usability or
+  redirect URL queues every client of the namespace.
+- A Secret event queues the objects that reference that Secret.
+- A timer queues each client once per drift interval, offset by a stable fraction of the
+  interval derived from its UID, so that checks spread evenly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from experio_sso.conditions import Outcome, is_ready
+from experio_sso.config import OperatorConfig
+from experio_sso.constants import (
+    CLIENT_KIND,
+    CLIENT_PLURAL,
+    GROUP,
+    SETTINGS_KIND,
+    SETTINGS_PLURAL,
+    VERSION,
+)
+from experio_sso.controllers.clients import ClientController, customer_id_of
+from experio_sso.controllers.settings import SettingsController
+from experio_sso.events import EventRecorder
+from experio_sso.kube import SECRETS, KubeClient, MetadataEvent, ResourceKind
+from experio_sso.resources import SettingsSpec, SpecError, parse_client_spec
+from experio_sso.routing import (
+    ClientRoute,
+    Conflict,
+    RoutingTable,
+    build_routing_table,
+    find_conflicts,
+    route_of,
+)
+from experio_sso.sidecar import SidecarClient, SidecarClients
+from experio_sso.store import (
+    ObjectKey,
+    ObjectStore,
+    SecretTracker,
+    SecretVersion,
+    SidecarHealth,
+    SidecarSession,
+    key_of,
+)
+from experio_sso.workqueue import Backoff, WorkQueue
+
+logger = logging.getLogger(__name__)
+
+SETTINGS_KIND_REF = ResourceKind(GROUP, VERSION, SETTINGS_PLURAL, SETTINGS_KIND)
+CLIENT_KIND_REF = ResourceKind(GROUP, VERSION, CLIENT_PLURAL, CLIENT_KIND)
+ROUTING_DEBOUNCE_SECONDS = 0.3
+
+
+def age_key(body: Mapping[str, Any]) -> tuple[str, str]:
+    metadata = body["metadata"]
+    return (str(metadata.get("creationTimestamp") or ""), str(metadata["name"]))
+
+
+class Runtime:
+    """State and workers of one operator process."""
+
+    settings_kind = SETTINGS_KIND_REF
+    client_kind = CLIENT_KIND_REF
+
+    def __init__(
+        self,
+        config: OperatorConfig,
+        kube: KubeClient,
+        sidecars: SidecarClients,
+        instance: str,
+    ) -> None:
+        self.config = config
+        self.kube = kube
+        self.sidecars = sidecars
+        self.backoff = Backoff(config.retry_initial_seconds, config.retry_maximum_seconds)
+        self.settings = ObjectStore()
+        self.clients = ObjectStore()
+        self.secrets = SecretTracker()
+        self.sessions: dict[str, SidecarSession] = {}
+        self.settings_queue: WorkQueue[ObjectKey] = WorkQueue(self.backoff)
+        self.client_queue: WorkQueue[ObjectKey] = WorkQueue(self.backoff)
+        self.events = EventRecorder(kube, instance)
+        self.settings_controller = SettingsController(self)
+        self.client_controller = ClientController(self)
+        self._conflicts: dict[str, dict[str, Conflict]] = {}
+        self._drift_due_at: dict[ObjectKey, float] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load the current objects, then start the workers and the Secret watch."""
+        namespace = self.config.namespace
+        for body in await self.kube.list(self.settings_kind, namespace):
+            self.on_settings_event("ADDED", _with_kind(body, self.settings_kind))
+        for body in await self.kube.list(self.client_kind, namespace):
+            self.on_client_event("ADDED", _with_kind(body, self.client_kind))
+        logger.info(
+            "Loaded %d ExperioAuthSettings and %d SSOClients; starting %d workers per kind.",
+            len(self.settings),
+            len(self.clients),
+            self.config.workers,
+        )
+
+        for index in range(self.config.workers):
+            self._spawn(
+                self._work(self.settings_queue, self.settings_controller.reconcile),
+                f"settings-worker-{index}",
+            )
+            self._spawn(
+                self._work(self.client_queue, self.client_controller.reconcile),
+                f"client-worker-{index}",
+            )
+        self._spawn(self._watch_secrets(), "secret-watch")
+
+    async def stop(self) -> None:
+        self.settings_queue.close()
+        self.client_queue.close()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        await self.sidecars.aclose()
+
+    def _spawn(self, coroutine: Awaitable[None], name: str) -> None:
+        self._tasks.append(asyncio.ensure_future(coroutine))
+        self._tasks[-1].set_name(name)
+
+    async def _work(
+        self, queue: WorkQueue[ObjectKey], reconcile: Callable[[ObjectKey], Awaitable[None]]
+    ) -> None:
+        while True:
+            key = await queue.get()
+            try:
+                await reconcile(key)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                delay = queue.retry(key)
+                logger.exception(
+                    "Unexpected error while reconciling %s/%s; retrying in %.1f s.", *key, delay
+                )
+            finally:
+                queue.done(key)
+
+    async def _watch_secrets(self) -> None:
+        async for event in self.kube.watch_metadata(SECRETS, self.config.namespace):
+            self.on_secret_event(event)
+
+    # --- intake ------------------------------------------------------------------------------
+
+    def on_settings_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        key = key_of(body)
+        before = self.settings_winner(key[0])
+        if event_type == "DELETED":
+            self.settings.remove(key)
+            self.secrets.set_references(SETTINGS_KIND, key, ())
+        else:
+            self.settings.upsert(body)
+            self.secrets.set_references(SETTINGS_KIND, key, _settings_secrets(body))
+        self.settings_queue.add(key)
+        if self.settings_winner(key[0]) != before:
+            for other in self.settings.keys_in_namespace(key[0]):
+                self.settings_queue.add(other)
+
+    def on_client_event(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        key = key_of(body)
+        namespace = key[0]
+        if event_type == "DELETED":
+            previous = self.clients.remove(key)
+            self.secrets.set_references(CLIENT_KIND, key, ())
+            self.client_queue.discard(key)
+            self._drift_due_at.pop(key, None)
+            self._refresh_conflicts(namespace)
+            if previous is not None:
+                self._routing_changed(namespace)
+            return
+
+        previous = self.clients.upsert(body)
+        self.secrets.set_references(CLIENT_KIND, key, _client_secrets(body))
+        if (
+            previous is None
+            or previous.get("spec") != body.get("spec")
+            or previous["metadata"].get("deletionTimestamp")
+            != body["metadata"].get("deletionTimestamp")
+        ):
+            self._refresh_conflicts(namespace)
+            self._routing_changed(namespace)
+        elif _routing_view(previous) != _routing_view(body):
+            self._routing_changed(namespace)
+        # Every event queues the client: a pass over an object in sync costs no request.
+        self.client_queue.add(key)
+
+    def on_secret_event(self, event: MetadataEvent) -> None:
+        secret = (event.namespace, event.name)
+        version = (
+            None
+            if event.type == "DELETED"
+            else SecretVersion(uid=event.uid, resource_version=event.resource_version)
+        )
+        for kind, key in self.secrets.observe(secret, version):
+            if kind == SETTINGS_KIND:
+                self.settings_queue.add(key)
+            else:
+                self.client_queue.add(key)
+
+    # --- sessions and settings -----------------------------------------------------------------
+
+    def settings_winner(self, namespace: str) -> str | None:
+        """Return the name of the oldest live ExperioAuthSettings of a namespace."""
+        live = [
+            body
+            for body in self.settings.in_namespace(namespace)
+            if not body["metadata"].get("deletionTimestamp")
+        ]
+        if not live:
+            return None
+        return str(min(live, key=age_key)["metadata"]["name"])
+
+    def session_for(self, namespace: str, name: str, spec: SettingsSpec) -> SidecarSession:
+        """Return the namespace's session, updated to the settings' URL and redirect URL."""
+        session = self.sessions.get(namespace)
+        if session is None or session.settings_name != name or session.url != spec.sidecar.url:
+            session = SidecarSession(
+                namespace=namespace,
+                settings_name=name,
+                url=spec.sidecar.url,
+                redirect_url=spec.redirect_url,
+                health=SidecarHealth(self.backoff),
+            )
+            self.sessions[namespace] = session
+            self._queue_clients(namespace)
+        elif session.redirect_url != spec.redirect_url or session.settings_deleted:
+            session.redirect_url = spec.redirect_url
+            session.settings_deleted = False
+            self._queue_clients(namespace)
+        return session
+
+    def session_outcome(self, session: SidecarSession, outcome: Outcome) -> None:
+        """Record the settings' outcome; queue the clients when the session's usability flips."""
+        was_usable = session.usable
+        first = session.outcome is None
+        session.outcome = outcome
+        if first or was_usable != session.usable:
+            self._queue_clients(session.namespace)
+
+    def settings_gone(self, key: ObjectKey) -> None:
+        """Handle deleted settings: keep the key for the clients' deletion, stop routing."""
+        namespace, name = key
+        session = self.sessions.get(namespace)
+        if session is not None and session.settings_name == name:
+            session.settings_deleted = True
+            self._queue_clients(namespace)
+        self.settings_controller.forget_configmap(namespace)
+        winner = self.settings_winner(namespace)
+        if winner is not None:
+            self.settings_queue.add((namespace, winner))
+        elif not self.clients.keys_in_namespace(namespace):
+            self.sessions.pop(namespace, None)
+
+    def sidecar(self, session: SidecarSession) -> SidecarClient:
+        return self.sidecars.get(session.url)
+
+    def sidecar_failed(self, session: SidecarSession) -> None:
+        """Note a client's failed call; the settings controller then probes the sidecar alone."""
+        if session.health.healthy:
+            delay = session.health.record_failure()
+            logger.warning(
+                "The sidecar of namespace %s is not answering; probing it again in %.1f s.",
+                session.namespace,
+                delay,
+            )
+            self.settings_queue.add_after((session.namespace, session.settings_name), delay)
+
+    def settings_deferred(self, namespace: str) -> bool:
+        """Tell whether clients should wait: settings exist but their first pass is not done."""
+        if self.settings_winner(namespace) is None:
+            return False
+        session = self.sessions.get(namespace)
+        return session is None or session.outcome is None
+
+    # --- routing -------------------------------------------------------------------------------
+
+    def _client_routes(self, namespace: str) -> list[ClientRoute]:
+        routes = (route_of(body) for body in self.clients.in_namespace(namespace))
+        return [route for route in routes if route is not None]
+
+    def conflicts(self, namespace: str) -> dict[str, Conflict]:
+        cached = self._conflicts.get(namespace)
+        if cached is None:
+            cached = find_conflicts(self._client_routes(namespace))
+            self._conflicts[namespace] = cached
+        return cached
+
+    def _refresh_conflicts(self, namespace: str) -> None:
+        """Recompute a namespace's conflicts and queue the clients whose outcome changed."""
+        before = self._conflicts.pop(namespace, {})
+        after = self.conflicts(namespace)
+        for name in set(before) | set(after):
+            if before.get(name) != after.get(name):
+                self.client_queue.add((namespace, name))
+
+    def routing_summary(self, namespace: str) -> tuple[int, RoutingTable]:
+        """Return the number of active, routed, Ready clients and the routing table."""
+        routes = self._client_routes(namespace)
+        conflicts = self.conflicts(namespace)
+        ready = sum(1 for r in routes if r.active and r.ready and r.name not in conflicts)
+        return ready, build_routing_table(routes)
+
+    def _routing_changed(self, namespace: str) -> None:
+        winner = self.settings_winner(namespace)
+        if winner is not None:
+            self.settings_queue.add_after((namespace, winner), ROUTING_DEBOUNCE_SECONDS)
+
+    def client_status_changed(self, namespace: str) -> None:
+        self._routing_changed(namespace)
+
+    def customer_id_owner(self, namespace: str, name: str, customer_id: str) -> str | None:
+        """Return the older SSOClient that manages ``customer_id``, if another one does."""
+        me = self.clients.get((namespace, name))
+        if me is None:
+            return None
+        for body in sorted(self.clients.in_namespace(namespace), key=age_key):
+            if body["metadata"]["name"] == name:
+                return None
+            try:
+                spec = parse_client_spec(body.get("spec"))
+            except SpecError:
+                spec = None
+            if customer_id_of(body, spec) == customer_id:
+                return str(body["metadata"]["name"])
+        return None
+
+    def _queue_clients(self, namespace: str) -> None:
+        for key in self.clients.keys_in_namespace(namespace):
+            self.client_queue.add(key)
+
+    # --- drift schedule ------------------------------------------------------------------------
+
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def schedule_drift_check(self, key: ObjectKey) -> None:
+        """Queue the client's next drift check; the first one at a stable offset."""
+        due = self._drift_due_at.get(key)
+        if due is None:
+            body = self.clients.get(key)
+            uid = str(body["metadata"].get("uid")) if body else f"{key[0]}/{key[1]}"
+            fraction = int(hashlib.sha256(uid.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+            due = self._now() + fraction * self.config.drift_interval_seconds
+            self._drift_due_at[key] = due
+        self.client_queue.add_after(key, max(0.0, due - self._now()))
+
+    def drift_check_due(self, key: ObjectKey) -> bool:
+        due = self._drift_due_at.get(key)
+        return due is not None and self._now() >= due
+
+    def drift_checked(self, key: ObjectKey) -> None:
+        self._drift_due_at[key] = self._now() + self.config.drift_interval_seconds
+
+
+def _with_kind(body: dict[str, Any], kind: ResourceKind) -> dict[str, Any]:
+    body.setdefault("apiVersion", f"{kind.group}/{kind.version}")
+    body.setdefault("kind", kind.kind)
+    return body
+
+
+def _settings_secrets(body: Mapping[str, Any]) -> list[ObjectKey]:
+    namespace = str(body["metadata"]["namespace"])
+    sidecar = (body.get("spec") or {}).get("sidecar") or {}
+    names = [
+        (sidecar.get("apiKeySecretRef") or {}).get("name") or "propelauth-api-key",
+        (sidecar.get("setupSecretRef") or {}).get("name"),
+    ]
+    return [(namespace, name) for name in names if name]
+
+
+def _client_secrets(body: Mapping[str, Any]) -> list[ObjectKey]:
+    namespace = str(body["metadata"]["namespace"])
+    ref = ((body.get("spec") or {}).get("identityProvider") or {}).get("clientSecretRef") or {}
+    return [(namespace, ref["name"])] if ref.get("name") else []
+
+
+def _routing_view(body: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The parts of a client that the routing table depends on beyond its spec."""
+    status = body.get("status") or {}
+    return (status.get("customerId"), is_ready(status, body["metadata"].get("generation")))
