@@ -2,4 +2,6 @@
 
 pytest_plugins = [
     "tests.fixtures.cluster",
+    "tests.fixtures.emulator",
+    "tests.fixtures.operator",
 ]
