@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import httpx
@@ -27,7 +27,10 @@ INTEGRATION_KEY = SecretStr(INTEGRATION_KEY_VALUE)
 # A URL that MockTransport serves; nothing is sent over the network.
 MOCK_URL = "http://sidecar.invalid:2884"
 
-Handler = Callable[[httpx.Request], httpx.Response | Awaitable[httpx.Response]]
+Handler = (
+    Callable[[httpx.Request], httpx.Response]
+    | Callable[[httpx.Request], Coroutine[None, None, httpx.Response]]
+)
 
 
 def entra_create_request(

@@ -152,9 +152,8 @@ async def test_patch_sends_customer_id_and_changes() -> None:
 async def test_delete_sends_customer_id() -> None:
     recorder = Recorder(json_response(200, {}))
     async with mock_client(recorder) as client:
-        result = await client.delete_oidc_client(INTEGRATION_KEY, "acme-com-1a2b3c4d")
+        await client.delete_oidc_client(INTEGRATION_KEY, "acme-com-1a2b3c4d")
 
-    assert result is None
     assert request_body(recorder.requests[0]) == {
         "command": "DeleteOidcClient",
         "data": {"customerId": "acme-com-1a2b3c4d"},

@@ -83,7 +83,7 @@ def test_create_request_matches_sdk(ours: object, sdk: object) -> None:
         }
     )
     expected = CreateOidcClientCommand(
-        idp_info_from_customer=sdk,  # type: ignore[arg-type]
+        idp_info_from_customer=sdk,
         customer_id="acme-com-1a2b3c4d",
         redirect_url="https://experio.example.com/api/auth/sso/callback",
         display_name="Acme",
@@ -132,7 +132,7 @@ def test_patch_request_matches_sdk(ours: object, sdk: object) -> None:
     )
     expected = PatchOidcClientCommandCustomerId(
         customer_id="acme-com-1a2b3c4d",
-        idp_info_from_customer=sdk,  # type: ignore[arg-type]
+        idp_info_from_customer=sdk,
         display_name=None,
         email_domain_allowlist=[],
         redirect_url=None,

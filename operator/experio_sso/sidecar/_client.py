@@ -57,7 +57,8 @@ _ResponseT = TypeVar("_ResponseT", bound=_ResponseModel)
 _RUN_COMMAND_PATH = "/run-command"
 
 # An integration key goes into an HTTP header, so it must be visible ASCII without spaces.
-# A trailing newline, the usual result of `echo key | kubectl create secret`, fails this check.
+# A trailing newline, which `echo key > file` adds before `kubectl create secret --from-file`,
+# fails this check.
 _HEADER_SAFE_KEY = re.compile(r"[!-~]+")
 
 
@@ -315,7 +316,7 @@ class SidecarClient:
         logger.info("Initial setup on the sidecar at %s returned an integration key", self.url)
         return result.api_key
 
-    # The one place that talks HTTP and translates errors.
+    # The one place that sends requests; _translate maps their failures.
 
     async def _run_command(
         self,
@@ -371,8 +372,8 @@ class SidecarClient:
             secrets = (*secrets, key_value)
         call = Call(url=self.url, command=command, customer_id=customer_id, secrets=secrets)
 
-        # The semaphore bounds calls in flight; the clock starts once a slot is free, so the
-        # logged duration is the sidecar's, not the queue's.
+        # The semaphore bounds calls in flight. The clock starts once a slot is free, so the
+        # logged duration leaves out the time spent queueing.
         async with self._semaphore:
             started = time.perf_counter()
             try:
