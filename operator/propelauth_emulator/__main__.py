@@ -39,33 +39,40 @@ def build_parser() -> argparse.ArgumentParser:
         prog="propelauth-emulator",
         description="Emulated PropelAuth BYO sidecar for tests and demos. Listens on loopback.",
     )
+
     parser.add_argument(
         "--host", default=DEFAULT_HOST, help="address to listen on (default: %(default)s)"
     )
+
     parser.add_argument(
         "--port", type=int, default=2884, help="TCP port; 0 picks a free one (default: %(default)s)"
     )
+
     parser.add_argument(
         "--state", type=Path, required=True, help="SQLite state file, created when missing"
     )
+
     parser.add_argument(
         "--setup-secret",
         default=os.environ.get(SETUP_SECRET_ENVIRONMENT_VARIABLE),
         help="secret that /api/initial_setup accepts once; without it initial setup is disabled "
         f"(default: ${SETUP_SECRET_ENVIRONMENT_VARIABLE})",
     )
+
     parser.add_argument(
         "--admin-token",
         default=os.environ.get(ADMIN_TOKEN_ENVIRONMENT_VARIABLE),
         help="bearer token of the /_emulator admin endpoint; without it the endpoint is disabled "
         f"(default: ${ADMIN_TOKEN_ENVIRONMENT_VARIABLE})",
     )
+
     parser.add_argument(
         "--latency-ms",
         type=float,
         default=0.0,
         help="delay added to every API request, in milliseconds",
     )
+
     parser.add_argument(
         "--post-login-redirect-origin",
         action="append",
@@ -74,18 +81,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="allowed origin of postLoginRedirectUrl, such as https://app.example.com; "
         "repeatable; without it any http(s) URL is allowed",
     )
+
     parser.add_argument(
         "--log-format",
         choices=("text", "json"),
         default="text",
         help="log line format (default: text)",
     )
+
     parser.add_argument(
         "--log-level",
         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
         default="INFO",
         help="lowest level logged (default: INFO)",
     )
+
     return parser
 
 

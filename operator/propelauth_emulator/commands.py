@@ -22,7 +22,10 @@ Handler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
 def _invalid_fields_for_identifier(message: str) -> protocol.CommandError:
-    """Report a bad client identifier in a patch, whose parser knows ``InvalidFields``."""
+    """Build the error for a bad client identifier in a patch.
+
+    The SDK's patch parser accepts ``InvalidFields`` but no request error of its own.
+    """
     return protocol.CommandError(
         protocol.INVALID_FIELDS,
         {"fields": [{"field": "oidcClientId", "code": "required", "message": message}]},

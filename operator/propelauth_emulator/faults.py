@@ -1,7 +1,7 @@
 """Fault injection: errors, latency, outages and dropped connections, switchable at run time.
 
 Tests set faults through :meth:`EmulatorServer.set_faults` or the admin endpoint
-``PUT /_emulator/faults``; both replace the whole :class:`FaultSettings`. The server asks a
+``PUT /_emulator/faults``; both replace the whole :class:`FaultSettings`. The server requests a
 :class:`FaultInjector` for a :class:`FaultPlan` once per API request (``/run-command`` and
 ``/api/initial_setup``; admin requests never get faults), then applies it in this order:
 
@@ -46,14 +46,14 @@ _WIRE_NAMES: Final = {
 
 @dataclasses.dataclass(frozen=True)
 class FaultSettings:
-    """Which faults to inject. The defaults inject none.
+    """Fault injection settings. The defaults inject none.
 
     Rates are probabilities per request from 0 to 1; durations are milliseconds.
     Raises ``ValueError`` naming the field for a value out of range.
     """
 
     error_rate: float = 0.0
-    """Probability of answering ``error_status`` instead of running the request."""
+    """Probability of responding with ``error_status`` instead of running the request."""
     error_status: int = 500
     """HTTP status of injected errors, 400 to 599."""
     latency_ms: float = 0.0
@@ -63,7 +63,7 @@ class FaultSettings:
     latency_spike_ms: float = 0.0
     """Extra delay of a latency spike, in milliseconds."""
     outage: bool = False
-    """Answer every request with a plain 503 until cleared."""
+    """Respond to every request with a plain 503 until cleared."""
     drop_rate: float = 0.0
     """Probability of closing the connection without a response."""
     drop_after_command: bool = False

@@ -1,7 +1,7 @@
 """Integration keys: their format, how they are stored, and how a request presents one.
 
 An emulator key is ``emu_ik_`` followed by 43 URL-safe base64 characters (32 random bytes),
-for example ``emu_ik_Q2h...``. The real sidecar's key format is not published; a fixed prefix
+for example ``emu_ik_Q2h...``. The real sidecar's key format is not published. A fixed prefix
 lets the emulator return ``InvalidPrefix`` for a token that cannot be one of its keys, as the
 sidecar does. Only the SHA-256 digest of a key is stored, so neither the state file nor the
 process memory after minting contains a usable key.
@@ -22,7 +22,7 @@ _KEY_RANDOM_BYTES: Final = 32
 
 @dataclasses.dataclass(frozen=True)
 class KeyGrant:
-    """What one stored key may do: every command when ``commands`` is None, else those listed."""
+    """The permission of one stored key: all commands when ``commands`` is None, else those."""
 
     commands: frozenset[str] | None
     origin: str

@@ -3,7 +3,7 @@
 Every API request adds one :class:`RequestRecord` and, for ``/run-command``, one count under
 ``command -> outcome``. The outcome is ``"ok"``, the protocol error type that was returned
 (``InvalidFields``, ``IntegrationKeyNotFound``, ...), or for injected faults ``"InjectedError"``,
-``"Outage"`` or ``"Dropped"``. A record holds names, statuses and timings only: never a header,
+``"Outage"`` or ``"Dropped"``. A record contains names, statuses and timings only: never a header,
 a request body, a key or a secret.
 """
 

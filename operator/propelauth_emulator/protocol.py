@@ -5,8 +5,9 @@ a wire name is spelled once. The error types follow the ``propelauth-byo`` 1.0.1
 command's parser in that SDK accepts only the types listed for it, and raises ``ValueError``
 on any other, so a handler may raise only the types its command declares.
 
-The real sidecar's HTTP status codes are not documented; the SDK only tells 200 from the rest.
-The statuses below are the emulator's choice, and clients must branch on the body's ``type``.
+The real sidecar's HTTP status codes are not documented, and the SDK only distinguishes 200
+from other statuses. The statuses below are the emulator's choice, and clients must branch on
+the body's ``type``.
 """
 
 from __future__ import annotations

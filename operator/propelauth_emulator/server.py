@@ -75,7 +75,7 @@ class EmulatorServer:
         self._post_login_redirect_origins = post_login_redirect_origins
 
         self._state = EmulatorState(self._state_path)
-        self._runner_commands = CommandRunner(self._state, post_login_redirect_origins)
+        self._commands = CommandRunner(self._state, post_login_redirect_origins)
         self._faults = FaultInjector(faults)
         self._metrics = RequestMetrics(request_log_size)
         self._web_runner: web.AppRunner | None = None
@@ -237,13 +237,15 @@ class EmulatorServer:
             assert command is not None
             if not grant.allows(command):
                 raise protocol.CommandError(protocol.COMMAND_NOT_ALLOWED, {"command_name": command})
-            result = await self._runner_commands.run(command, data)
+            result = await self._commands.run(command, data)
             outcome, status, response_body = metrics.OK, 200, result
         except protocol.CommandError as error:
             outcome, status, response_body = error.error_type, error.status, error.to_body()
         except Exception:
-            # An emulator bug: answer as the sidecar does and keep serving.
-            logger.exception("The command %s failed unexpectedly; answering 500.", command)
+            # An emulator bug: respond with UnexpectedError, as the sidecar does, and keep serving.
+            logger.exception(
+                "The command %s failed unexpectedly; responding with status 500.", command
+            )
             internal = protocol.CommandError(protocol.UNEXPECTED_ERROR, "Internal emulator error.")
             outcome, status, response_body = internal.error_type, 500, internal.to_body()
 

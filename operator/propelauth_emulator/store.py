@@ -2,8 +2,8 @@
 
 :class:`StateStore` is used only by :mod:`propelauth_emulator.state`, which keeps an in-memory
 copy of everything for reads and calls the store to make each change durable. Every SQLite call
-runs on a single-thread executor, so the event loop never waits on disk and the one connection
-is only ever touched by the thread that opened it.
+runs on a single-thread executor, so the event loop never waits on disk. sqlite3's
+``check_same_thread`` (on by default) raises if any other thread touches the connection.
 
 Each change is one transaction, committed before the call returns, so a client that got an
 answer finds the change again after a restart, including after ``kill -9``.
@@ -22,12 +22,13 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import fcntl
 import json
 import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Final, TypeVar
+from typing import Final, TextIO, TypeVar
 
 from .keys import KeyGrant
 from .models import OidcClient, SecretDigest
@@ -78,6 +79,7 @@ class StateStore:
         self._path = path
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._connection: sqlite3.Connection | None = None
+        self._lock_file: TextIO | None = None
 
     async def open(self) -> Snapshot:
         """Open or create the state file and load its contents.
@@ -169,10 +171,12 @@ class StateStore:
 
     def _connect(self) -> None:
         self._path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_state_file()
         connection = sqlite3.connect(self._path, isolation_level=None)
         version = connection.execute("PRAGMA user_version").fetchone()[0]
         if version not in (0, _SCHEMA_VERSION):
             connection.close()
+            self._unlock_state_file()
             raise StateFileError(
                 f"The state file {self._path} has schema version {version}, but this emulator "
                 f"reads version {_SCHEMA_VERSION}; use a new state file."
@@ -187,6 +191,30 @@ class StateStore:
         connection, self._connection = self._connection, None
         if connection is not None:
             connection.close()
+        self._unlock_state_file()
+
+    def _lock_state_file(self) -> None:
+        """Take an exclusive lock next to the state file, so that a second emulator fails.
+
+        Each emulator serves from its own memory copy, so two on one file would diverge. The
+        kernel releases the lock when the process dies, including on ``kill -9``.
+        """
+        lock_path = self._path.with_name(self._path.name + ".lock")
+        lock_file = open(lock_path, "a")  # noqa: SIM115 - kept open while the lock is held
+        try:
+            fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock_file.close()
+            raise StateFileError(
+                f"The state file {self._path} is in use by another emulator; stop it or use "
+                "another state file."
+            ) from None
+        self._lock_file = lock_file
+
+    def _unlock_state_file(self) -> None:
+        lock_file, self._lock_file = self._lock_file, None
+        if lock_file is not None:
+            lock_file.close()
 
     def _transaction(self) -> _Transaction:
         if self._connection is None:

@@ -396,10 +396,3 @@ def read_client_identifier(
     if not isinstance(value, str) or not value.strip():
         raise on_error(f"{name} must be a non-empty string.")
     return name, value
-
-
-def field_error(field: str, code: str, message: str) -> protocol.CommandError:
-    """Build an ``InvalidFields`` error for a single field."""
-    errors = FieldErrors()
-    errors.add(field, code, message)
-    return protocol.CommandError(protocol.INVALID_FIELDS, {"fields": errors.fields})

@@ -66,7 +66,7 @@ def create_data(
 
 
 async def post_json(url: str, body: Any, headers: dict[str, str] | None = None) -> tuple[int, Any]:
-    """POST ``body`` as JSON; return the status and the decoded JSON (or text) answer."""
+    """POST ``body`` as JSON; return the status and the decoded JSON (or text) response."""
     async with (
         aiohttp.ClientSession() as session,
         session.post(url, json=body, headers=headers or {}) as response,
@@ -90,7 +90,7 @@ async def run_command(
 async def admin_request(
     base_url: str, token: str, method: str, path: str, body: Any = None
 ) -> tuple[int, Any]:
-    """Send one admin request; return the status and the decoded JSON answer."""
+    """Send one admin request; return the status and the decoded JSON response."""
     async with (
         aiohttp.ClientSession() as session,
         session.request(

@@ -1,7 +1,7 @@
 """The official ``propelauth-byo`` SDK drives the emulator over HTTP.
 
 Every implemented command and every error type a command can return goes through the SDK's own
-parser here; a response the SDK cannot parse makes it raise, which fails the test. The SDK is
+parser here. A response the SDK cannot parse makes it raise, which fails the test. The SDK is
 asynchronous (aiohttp), so it runs on the test's event loop next to the emulator.
 """
 
