@@ -34,6 +34,9 @@ k8s-assets:
 test: lint typecheck
 	KUBEBUILDER_ASSETS="$$(hack/k8s-assets.sh)" $(BIN)/pytest $(PYTEST_ARGS)
 
+demo: $(STAMP)
+	KUBEBUILDER_ASSETS="$$(hack/k8s-assets.sh)" $(BIN)/python hack/demo.py $(DEMO_ARGS)
+
 test-quick: $(STAMP)
 	$(BIN)/pytest --no-cluster $(PYTEST_ARGS)
 

@@ -146,7 +146,9 @@ class SettingsController:
         read = await self.rt.kube.read_secret_key(namespace, ref.name, ref.key)
         if read.status == "ok" and read.value is not None:
             version = SecretVersion(read.uid or "", read.resource_version or "")
-            key = read.value
+            # A key saved with `kubectl create secret --from-file` often ends with a newline;
+            # integration keys never contain whitespace.
+            key = SecretStr(read.value.get_secret_value().strip())
             self.rt.secrets.remember((namespace, ref.name), version)
         elif session.key is not None and session.key_version is None:
             # A key minted by initial setup that could not be stored yet: keep trying.
