@@ -5,12 +5,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: help venv lint typecheck test test-quick k8s-assets demo clean
+.PHONY: help venv lint typecheck test test-quick k8s-assets demo docs clean
 
 help:
 	@echo "make test        lint, type-check and run every test (real kube-apiserver and etcd)"
 	@echo "make test-quick  the same without the cluster tests"
 	@echo "make demo        run the operator on a local control plane with the examples applied"
+	@echo "make docs        regenerate docs/reference.md from the CRD schemas"
 	@echo "make k8s-assets  print the directory of kube-apiserver, etcd and kubectl (builds them once)"
 
 $(STAMP): pyproject.toml
@@ -33,6 +34,9 @@ k8s-assets:
 
 test: lint typecheck
 	KUBEBUILDER_ASSETS="$$(hack/k8s-assets.sh)" $(BIN)/pytest $(PYTEST_ARGS)
+
+docs: $(STAMP)
+	$(BIN)/python hack/gen_reference.py
 
 demo: $(STAMP)
 	KUBEBUILDER_ASSETS="$$(hack/k8s-assets.sh)" $(BIN)/python hack/demo.py $(DEMO_ARGS)

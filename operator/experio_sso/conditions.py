@@ -29,8 +29,6 @@ class Reason(StrEnum):
 
     # The sidecar holds exactly what the spec asks.
     SYNCED = "Synced"
-    # The first attempt for a new generation is under way.
-    PROGRESSING = "Progressing"
     # No ExperioAuthSettings in the SSOClient's namespace; one must be applied.
     SETTINGS_NOT_FOUND = "SettingsNotFound"
     # The namespace's ExperioAuthSettings is not Ready, so there is no usable integration key.
