@@ -23,8 +23,8 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check operator tests
-	$(BIN)/ruff format --check operator tests
+	$(BIN)/ruff check operator tests hack
+	$(BIN)/ruff format --check operator tests hack
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -49,6 +49,11 @@ def walk(
         yield from walk(items, f"{path}[]", False)
 
 
+def flow_yaml(value: Any) -> str:
+    """Return a default value as one line of YAML, as it would be written in a manifest."""
+    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
+
+
 def cell(text: str) -> str:
     return " ".join(str(text).split()).replace("|", "\\|")
 
@@ -80,11 +85,7 @@ def render_kind(crd: dict[str, Any]) -> list[str]:
             if path == section:
                 continue
             default = node.get("default")
-            default_text = (
-                ""
-                if default is None
-                else f"`{yaml.safe_dump(default, default_flow_style=True).strip().removesuffix('...').strip()}`"
-            )
+            default_text = "" if default is None else f"`{flow_yaml(default)}`"
             allowed = node.get("enum")
             description = cell(node.get("description", ""))
             if allowed:

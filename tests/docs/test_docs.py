@@ -1,4 +1,4 @@
-"""The documentation cannot drift from the code: generated parts match, every reason is explained."""
+"""The docs cannot drift from the code: generated parts match, every reason is explained."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ def load_generator():  # type: ignore[no-untyped-def]
     spec = importlib.util.spec_from_file_location(
         "gen_reference", ROOT / "hack" / "gen_reference.py"
     )
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
