@@ -732,15 +732,15 @@ def test_invalid_corpus_is_large_enough() -> None:
 
 @pytest.mark.parametrize("invalid", INVALID_SETTINGS + INVALID_SSO_CLIENTS)
 def test_invalid_manifest_rejected(
-    experio_crds: ControlPlane, namespace: str, invalid: Case
+    crds_installed: ControlPlane, namespace: str, invalid: Case
 ) -> None:
     manifest = invalid.manifest()
 
-    result = apply(experio_crds, namespace, manifest)
+    result = apply(crds_installed, namespace, manifest)
 
     assert_rejected(result, invalid.field, invalid.message)
     name = manifest["metadata"]["name"]
-    lookup = experio_crds.kubectl(
+    lookup = crds_installed.kubectl(
         "get", resource_of(manifest), name, "-n", namespace, "--ignore-not-found", "-o", "name"
     )
     assert lookup.stdout.strip() == ""
@@ -756,19 +756,19 @@ def test_invalid_manifest_rejected(
     ],
 )
 def test_base_manifest_accepted(
-    experio_crds: ControlPlane, namespace: str, base: Callable[[], Manifest]
+    crds_installed: ControlPlane, namespace: str, base: Callable[[], Manifest]
 ) -> None:
     # The corpus derives every invalid case from these; each must be valid on its own.
-    result = apply(experio_crds, namespace, base())
+    result = apply(crds_installed, namespace, base())
 
     assert result.returncode == 0, result.stderr
 
 
-def test_settings_defaults_filled_in(experio_crds: ControlPlane, namespace: str) -> None:
-    result = apply(experio_crds, namespace, settings_manifest())
+def test_settings_defaults_filled_in(crds_installed: ControlPlane, namespace: str) -> None:
+    result = apply(crds_installed, namespace, settings_manifest())
     assert result.returncode == 0, result.stderr
 
-    spec = get(experio_crds, namespace, SETTINGS_RESOURCE, "experio")["spec"]
+    spec = get(crds_installed, namespace, SETTINGS_RESOURCE, "experio")["spec"]
 
     assert spec["publicUrl"] == "https://experio.example.com"
     assert spec["useSSO"] is False
@@ -781,7 +781,7 @@ def test_settings_defaults_filled_in(experio_crds: ControlPlane, namespace: str)
 
 
 def test_settings_partial_secret_ref_defaults_key(
-    experio_crds: ControlPlane, namespace: str
+    crds_installed: ControlPlane, namespace: str
 ) -> None:
     manifest = settings_manifest()
     manifest["spec"]["sidecar"] = {
@@ -789,23 +789,23 @@ def test_settings_partial_secret_ref_defaults_key(
         "apiKeySecretRef": {"name": "sidecar-key"},
         "setupSecretRef": {"name": "propelauth-setup", "key": "INITIAL_SETUP_SECRET"},
     }
-    result = apply(experio_crds, namespace, manifest)
+    result = apply(crds_installed, namespace, manifest)
     assert result.returncode == 0, result.stderr
 
-    sidecar = get(experio_crds, namespace, SETTINGS_RESOURCE, "experio")["spec"]["sidecar"]
+    sidecar = get(crds_installed, namespace, SETTINGS_RESOURCE, "experio")["spec"]["sidecar"]
 
     assert sidecar["url"] == "https://propelauth.auth.svc:2884"
     assert sidecar["apiKeySecretRef"] == {"name": "sidecar-key", "key": "apiKey"}
     assert sidecar["setupSecretRef"] == {"name": "propelauth-setup", "key": "INITIAL_SETUP_SECRET"}
 
 
-def test_sso_client_defaults_filled_in(experio_crds: ControlPlane, namespace: str) -> None:
+def test_sso_client_defaults_filled_in(crds_installed: ControlPlane, namespace: str) -> None:
     manifest = entra_client()
     del manifest["spec"]["emailDomains"]
-    result = apply(experio_crds, namespace, manifest)
+    result = apply(crds_installed, namespace, manifest)
     assert result.returncode == 0, result.stderr
 
-    spec = get(experio_crds, namespace, SSO_CLIENT_RESOURCE, "acme")["spec"]
+    spec = get(crds_installed, namespace, SSO_CLIENT_RESOURCE, "acme")["spec"]
 
     assert spec["active"] is True
     assert spec["deletionPolicy"] == "Delete"
@@ -867,17 +867,17 @@ VALID_VARIANTS = [
 
 @pytest.mark.parametrize(("base", "edits"), VALID_VARIANTS)
 def test_valid_variant_accepted(
-    experio_crds: ControlPlane,
+    crds_installed: ControlPlane,
     namespace: str,
     base: Callable[[], Manifest],
     edits: dict[str, Any],
 ) -> None:
     manifest = Case(base, edits, field="", message="").manifest()
 
-    result = apply(experio_crds, namespace, manifest)
+    result = apply(crds_installed, namespace, manifest)
 
     assert result.returncode == 0, result.stderr
-    spec = get(experio_crds, namespace, resource_of(manifest), "acme")["spec"]
+    spec = get(crds_installed, namespace, resource_of(manifest), "acme")["spec"]
     for path, value in edits.items():
         node: Any = spec
         for name in path.split(".")[1:]:
@@ -895,69 +895,69 @@ def client_with_customer_id(customer_id: str | None) -> Manifest:
     return manifest
 
 
-def test_customer_id_change_rejected(experio_crds: ControlPlane, namespace: str) -> None:
-    created = apply(experio_crds, namespace, client_with_customer_id("acme-com-1a2b3c4d"))
+def test_customer_id_change_rejected(crds_installed: ControlPlane, namespace: str) -> None:
+    created = apply(crds_installed, namespace, client_with_customer_id("acme-com-1a2b3c4d"))
     assert created.returncode == 0, created.stderr
 
-    result = apply(experio_crds, namespace, client_with_customer_id("acme-com-ffffffff"))
+    result = apply(crds_installed, namespace, client_with_customer_id("acme-com-ffffffff"))
 
     assert_rejected(result, "spec.customerId", "spec.customerId is immutable once set")
-    spec = get(experio_crds, namespace, SSO_CLIENT_RESOURCE, "acme")["spec"]
+    spec = get(crds_installed, namespace, SSO_CLIENT_RESOURCE, "acme")["spec"]
     assert spec["customerId"] == "acme-com-1a2b3c4d"
 
 
-def test_customer_id_removal_rejected(experio_crds: ControlPlane, namespace: str) -> None:
-    created = apply(experio_crds, namespace, client_with_customer_id("acme-com-1a2b3c4d"))
+def test_customer_id_removal_rejected(crds_installed: ControlPlane, namespace: str) -> None:
+    created = apply(crds_installed, namespace, client_with_customer_id("acme-com-1a2b3c4d"))
     assert created.returncode == 0, created.stderr
 
-    result = apply(experio_crds, namespace, client_with_customer_id(None))
+    result = apply(crds_installed, namespace, client_with_customer_id(None))
 
     assert_rejected(result, "spec.customerId", "spec.customerId cannot be removed once set")
-    spec = get(experio_crds, namespace, SSO_CLIENT_RESOURCE, "acme")["spec"]
+    spec = get(crds_installed, namespace, SSO_CLIENT_RESOURCE, "acme")["spec"]
     assert spec["customerId"] == "acme-com-1a2b3c4d"
 
 
-def test_customer_id_kept_on_update(experio_crds: ControlPlane, namespace: str) -> None:
-    created = apply(experio_crds, namespace, client_with_customer_id("acme-com-1a2b3c4d"))
+def test_customer_id_kept_on_update(crds_installed: ControlPlane, namespace: str) -> None:
+    created = apply(crds_installed, namespace, client_with_customer_id("acme-com-1a2b3c4d"))
     assert created.returncode == 0, created.stderr
     changed = client_with_customer_id("acme-com-1a2b3c4d")
     changed["spec"]["displayName"] = "Acme Europe"
     changed["spec"]["emailDomains"] = ["acme.eu"]
 
-    result = apply(experio_crds, namespace, changed)
+    result = apply(crds_installed, namespace, changed)
 
     assert result.returncode == 0, result.stderr
 
 
-def test_customer_id_added_before_status(experio_crds: ControlPlane, namespace: str) -> None:
-    created = apply(experio_crds, namespace, client_with_customer_id(None))
+def test_customer_id_added_before_status(crds_installed: ControlPlane, namespace: str) -> None:
+    created = apply(crds_installed, namespace, client_with_customer_id(None))
     assert created.returncode == 0, created.stderr
 
-    result = apply(experio_crds, namespace, client_with_customer_id("legacy-acme"))
+    result = apply(crds_installed, namespace, client_with_customer_id("legacy-acme"))
 
     assert result.returncode == 0, result.stderr
 
 
-def test_customer_id_added_with_status_value(experio_crds: ControlPlane, namespace: str) -> None:
-    created = apply(experio_crds, namespace, client_with_customer_id(None))
-    assert created.returncode == 0, created.stderr
-    patch_status(
-        experio_crds, namespace, SSO_CLIENT_RESOURCE, "acme", {"customerId": "acme-com-1a2b3c4d"}
-    )
-
-    result = apply(experio_crds, namespace, client_with_customer_id("acme-com-1a2b3c4d"))
-
-    assert result.returncode == 0, result.stderr
-
-
-def test_customer_id_added_mismatch_rejected(experio_crds: ControlPlane, namespace: str) -> None:
-    created = apply(experio_crds, namespace, client_with_customer_id(None))
+def test_customer_id_added_with_status_value(crds_installed: ControlPlane, namespace: str) -> None:
+    created = apply(crds_installed, namespace, client_with_customer_id(None))
     assert created.returncode == 0, created.stderr
     patch_status(
-        experio_crds, namespace, SSO_CLIENT_RESOURCE, "acme", {"customerId": "acme-com-1a2b3c4d"}
+        crds_installed, namespace, SSO_CLIENT_RESOURCE, "acme", {"customerId": "acme-com-1a2b3c4d"}
     )
 
-    result = apply(experio_crds, namespace, client_with_customer_id("legacy-acme"))
+    result = apply(crds_installed, namespace, client_with_customer_id("acme-com-1a2b3c4d"))
+
+    assert result.returncode == 0, result.stderr
+
+
+def test_customer_id_added_mismatch_rejected(crds_installed: ControlPlane, namespace: str) -> None:
+    created = apply(crds_installed, namespace, client_with_customer_id(None))
+    assert created.returncode == 0, created.stderr
+    patch_status(
+        crds_installed, namespace, SSO_CLIENT_RESOURCE, "acme", {"customerId": "acme-com-1a2b3c4d"}
+    )
+
+    result = apply(crds_installed, namespace, client_with_customer_id("legacy-acme"))
 
     assert_rejected(
         result,
@@ -1021,30 +1021,30 @@ SSO_CLIENT_STATUS = {
     ],
 )
 def test_status_kept_as_written(
-    experio_crds: ControlPlane,
+    crds_installed: ControlPlane,
     namespace: str,
     base: Callable[[], Manifest],
     status: dict[str, Any],
 ) -> None:
     manifest = base()
-    created = apply(experio_crds, namespace, manifest)
+    created = apply(crds_installed, namespace, manifest)
     assert created.returncode == 0, created.stderr
     resource = resource_of(manifest)
     name = manifest["metadata"]["name"]
 
-    patch_status(experio_crds, namespace, resource, name, status)
+    patch_status(crds_installed, namespace, resource, name, status)
 
     # Fields missing from the schema would have been pruned silently.
-    assert get(experio_crds, namespace, resource, name)["status"] == status
+    assert get(crds_installed, namespace, resource, name)["status"] == status
 
 
 def test_condition_reason_not_camel_case_rejected(
-    experio_crds: ControlPlane, namespace: str
+    crds_installed: ControlPlane, namespace: str
 ) -> None:
-    created = apply(experio_crds, namespace, okta_client())
+    created = apply(crds_installed, namespace, okta_client())
     assert created.returncode == 0, created.stderr
 
-    result = experio_crds.kubectl(
+    result = crds_installed.kubectl(
         "patch",
         SSO_CLIENT_RESOURCE,
         "acme",
@@ -1068,12 +1068,12 @@ def wide_table(cluster: ControlPlane, namespace: str, resource: str) -> list[lis
     ]
 
 
-def test_sso_client_wide_columns(experio_crds: ControlPlane, namespace: str) -> None:
-    created = apply(experio_crds, namespace, okta_client())
+def test_sso_client_wide_columns(crds_installed: ControlPlane, namespace: str) -> None:
+    created = apply(crds_installed, namespace, okta_client())
     assert created.returncode == 0, created.stderr
-    patch_status(experio_crds, namespace, SSO_CLIENT_RESOURCE, "acme", SSO_CLIENT_STATUS)
+    patch_status(crds_installed, namespace, SSO_CLIENT_RESOURCE, "acme", SSO_CLIENT_STATUS)
 
-    header, row = wide_table(experio_crds, namespace, SSO_CLIENT_RESOURCE)
+    header, row = wide_table(crds_installed, namespace, SSO_CLIENT_RESOURCE)
 
     assert header == [
         "NAME",
@@ -1102,12 +1102,12 @@ def test_sso_client_wide_columns(experio_crds: ControlPlane, namespace: str) -> 
     ]
 
 
-def test_settings_wide_columns(experio_crds: ControlPlane, namespace: str) -> None:
-    created = apply(experio_crds, namespace, settings_manifest())
+def test_settings_wide_columns(crds_installed: ControlPlane, namespace: str) -> None:
+    created = apply(crds_installed, namespace, settings_manifest())
     assert created.returncode == 0, created.stderr
-    patch_status(experio_crds, namespace, SETTINGS_RESOURCE, "experio", SETTINGS_STATUS)
+    patch_status(crds_installed, namespace, SETTINGS_RESOURCE, "experio", SETTINGS_STATUS)
 
-    header, row = wide_table(experio_crds, namespace, SETTINGS_RESOURCE)
+    header, row = wide_table(crds_installed, namespace, SETTINGS_RESOURCE)
 
     assert header == [
         "NAME",
@@ -1130,13 +1130,13 @@ def test_settings_wide_columns(experio_crds: ControlPlane, namespace: str) -> No
     ]
 
 
-def test_short_names_and_category(experio_crds: ControlPlane, namespace: str) -> None:
+def test_short_names_and_category(crds_installed: ControlPlane, namespace: str) -> None:
     for manifest in (settings_manifest(), okta_client()):
-        created = apply(experio_crds, namespace, manifest)
+        created = apply(crds_installed, namespace, manifest)
         assert created.returncode == 0, created.stderr
 
     def names(resource: str) -> list[str]:
-        output = experio_crds.kubectl("get", resource, "-n", namespace, "-o", "name").stdout
+        output = crds_installed.kubectl("get", resource, "-n", namespace, "-o", "name").stdout
         return sorted(output.split())
 
     assert names("eas") == [f"experioauthsettings.{API_VERSION.split('/')[0]}/experio"]
