@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -341,3 +342,66 @@ async def test_unknown_kind_raises_not_found(kube: KubeClient, namespace: str) -
         await kube.list(unknown, namespace)
     assert SECRETS.resource == "secrets"
     assert unknown.resource == "nothings.kube.test.experio.cloud"
+
+
+EXEC_PLUGIN = """
+import datetime, json, pathlib, sys
+counter = pathlib.Path(sys.argv[1])
+calls = int(counter.read_text()) if counter.exists() else 0
+counter.write_text(str(calls + 1))
+# The first token is rejected; the expiry is within the loader's skew, so it re-runs the plugin.
+expiry = datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=1)
+print(json.dumps({
+    "apiVersion": "client.authentication.k8s.io/v1",
+    "kind": "ExecCredential",
+    "status": {
+        "token": "rejected-token" if calls == 0 else sys.argv[2],
+        "expirationTimestamp": expiry.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    },
+}))
+"""
+
+
+async def test_exec_plugin_token_refreshed_after_401(
+    cluster: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    cluster.kubectl("create", "serviceaccount", "plugin", "-n", namespace)
+    cluster.kubectl(
+        "create", "role", "configmap-reader", "-n", namespace, "--verb=get", "--resource=configmaps"
+    )
+    cluster.kubectl(
+        "create",
+        "rolebinding",
+        "plugin",
+        "-n",
+        namespace,
+        "--role=configmap-reader",
+        f"--serviceaccount={namespace}:plugin",
+    )
+    cluster.kubectl("create", "configmap", "visible", "-n", namespace, "--from-literal=a=b")
+    token = cluster.kubectl("create", "token", "plugin", "-n", namespace).stdout.strip()
+    script = tmp_path / "plugin.py"
+    script.write_text(EXEC_PLUGIN)
+    counter = tmp_path / "calls"
+    kubeconfig = cluster.write_kubeconfig(
+        tmp_path / "exec.kubeconfig",
+        user_name="plugin",
+        user={
+            "exec": {  # type: ignore[dict-item]
+                "apiVersion": "client.authentication.k8s.io/v1",
+                "command": sys.executable,
+                "args": [str(script), str(counter), token],
+                "interactiveMode": "Never",
+            }
+        },
+    )
+
+    client = await KubeClient.connect(str(kubeconfig))
+    try:
+        visible = await client.get(CONFIGMAPS, namespace, "visible")
+    finally:
+        await client.aclose()
+
+    assert visible is not None
+    assert visible["data"] == {"a": "b"}
+    assert int(counter.read_text()) >= 2
