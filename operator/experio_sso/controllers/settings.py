@@ -243,20 +243,21 @@ class SettingsController:
                     f"{setup_ref.name!r} is missing or empty.",
                 )
             )
+
+        manual = (
+            "Create an integration key in the sidecar dashboard and store it in "
+            f"Secret {ref.name!r} under key {ref.key!r}."
+        )
         if len(setup.value.get_secret_value()) < MINIMUM_SETUP_SECRET_LENGTH:
             raise _Stop(
                 Outcome.stalled_on(
                     Reason.SETUP_SECRET_TOO_SHORT,
                     f"spec.sidecar.setupSecretRef: the setup secret in Secret {setup_ref.name!r} "
                     f"is shorter than {MINIMUM_SETUP_SECRET_LENGTH} characters. Use the sidecar's "
-                    "INITIAL_SETUP_SECRET, which is at least that long.",
+                    f"INITIAL_SETUP_SECRET, which is at least that long, or: {manual}",
                 )
             )
 
-        manual = (
-            "Create an integration key in the sidecar dashboard and store it in "
-            f"Secret {ref.name!r} under key {ref.key!r}."
-        )
         url = spec.sidecar.url
         session = self.rt.sessions[namespace]
         try:
