@@ -69,13 +69,15 @@ async def test_latency_spike_adds_delay(emulator: EmulatorServer, emulator_key: 
     started = time.perf_counter()
     await run_command(emulator.url, emulator_key, "Ping", {})
     spiked = time.perf_counter() - started
+    spiked_record = emulator.request_log[-1]
     emulator.set_faults(latency_spike_rate=0.0, latency_spike_ms=120)
-    started = time.perf_counter()
     await run_command(emulator.url, emulator_key, "Ping", {})
-    plain = time.perf_counter() - started
+    plain_record = emulator.request_log[-1]
 
     assert spiked >= 0.12
-    assert plain < 0.12
+    assert spiked_record.fault == "latency"
+    assert spiked_record.latency_ms >= 120
+    assert plain_record.fault is None
 
 
 async def test_outage_answers_plain_503(emulator: EmulatorServer, emulator_key: str) -> None:
