@@ -1,9 +1,10 @@
 """The SQLite state file, written through one dedicated worker thread.
 
 :class:`StateStore` is used only by :mod:`propelauth_emulator.state`, which keeps an in-memory
-copy of everything for reads and calls the store to make each change durable. Every SQLite call
-runs on a single-thread executor, so the event loop never waits on disk. sqlite3's
-``check_same_thread`` (on by default) raises if any other thread touches the connection.
+copy of everything for reads and calls the store to make each change durable. Each method
+passes its SQLite work to ``_call``, which runs it on a single-thread executor, so the event
+loop does not wait on disk. sqlite3's ``check_same_thread`` (on by default) raises if any other
+thread touches the connection.
 
 Each change is one transaction, committed before the call returns, so a client that got an
 answer finds the change again after a restart, including after ``kill -9``.
