@@ -189,12 +189,20 @@ def default_namespace(kubeconfig: str | None) -> str:
 async def routing_table_from_cluster(namespace: str, kubeconfig: str | None) -> Any:
     """Build the routing table of a namespace from its SSOClients and their statuses."""
     from experio_sso.kube import KubeClient
+    from experio_sso.resources import SpecError, parse_client_spec
     from experio_sso.routing import build_routing_table, route_of
+
+    def _parse_or_none(body: dict[str, Any]) -> Any:
+        try:
+            return parse_client_spec(body.get("spec"))
+        except SpecError:
+            return None
+
     from experio_sso.runtime import CLIENT_KIND_REF
 
     async with await KubeClient.connect(kubeconfig) as kube:
         bodies = await kube.list(CLIENT_KIND_REF, namespace)
-    routes = (route_of(body) for body in bodies)
+    routes = (route_of(body, _parse_or_none(body)) for body in bodies)
     return build_routing_table(route for route in routes if route is not None)
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from experio_sso.conditions import Reason, is_ready
-from experio_sso.resources import SpecError, parse_client_spec
+from experio_sso.resources import ClientSpec
 
 SSO_NOT_ENABLED = "SSO not enabled for this organization"
 SSO_NOT_CONFIGURED = "SSO not configured for this organization"
@@ -51,14 +51,13 @@ class ClientRoute:
         return (self.creation_timestamp, self.name)
 
 
-def route_of(body: Mapping[str, Any]) -> ClientRoute | None:
-    """Return an SSOClient object as routing sees it; None while it is deleted or unparsable."""
+def route_of(body: Mapping[str, Any], spec: ClientSpec | None) -> ClientRoute | None:
+    """Return an SSOClient object with its parsed spec as routing sees it.
+
+    None while the object is being deleted or its spec does not parse.
+    """
     metadata = body["metadata"]
-    if metadata.get("deletionTimestamp"):
-        return None
-    try:
-        spec = parse_client_spec(body.get("spec"))
-    except SpecError:
+    if metadata.get("deletionTimestamp") or spec is None:
         return None
     status = body.get("status") or {}
     return ClientRoute(

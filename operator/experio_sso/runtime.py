@@ -40,7 +40,7 @@ from experio_sso.controllers.clients import ClientController, customer_id_of
 from experio_sso.controllers.settings import SettingsController
 from experio_sso.events import EventRecorder
 from experio_sso.kube import SECRETS, KubeClient, MetadataEvent, ResourceKind
-from experio_sso.resources import SettingsSpec, SpecError, parse_client_spec
+from experio_sso.resources import ClientSpec, SettingsSpec, SpecError, parse_client_spec
 from experio_sso.routing import (
     ClientRoute,
     Conflict,
@@ -51,6 +51,7 @@ from experio_sso.routing import (
 )
 from experio_sso.sidecar import SidecarClient, SidecarClients
 from experio_sso.store import (
+    Body,
     ObjectKey,
     ObjectStore,
     SecretTracker,
@@ -100,6 +101,8 @@ class Runtime:
         self.settings_controller = SettingsController(self)
         self.client_controller = ClientController(self)
         self._conflicts: dict[str, dict[str, Conflict]] = {}
+        self._customer_id_owners: dict[str, dict[str, str]] = {}
+        self._parsed_specs: dict[ObjectKey, tuple[str, int, ClientSpec | None]] = {}
         self._drift_due_at: dict[ObjectKey, float] = {}
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -190,6 +193,8 @@ class Runtime:
             self.secrets.set_references(CLIENT_KIND, key, ())
             self.client_queue.discard(key)
             self._drift_due_at.pop(key, None)
+            self._parsed_specs.pop(key, None)
+            self._customer_id_owners.pop(namespace, None)
             self._refresh_conflicts(namespace)
             if previous is not None:
                 self._routing_changed(namespace)
@@ -197,6 +202,8 @@ class Runtime:
 
         previous = self.clients.upsert(body)
         self.secrets.set_references(CLIENT_KIND, key, _client_secrets(body))
+        if previous is None or _customer_id_view(previous) != _customer_id_view(body):
+            self._customer_id_owners.pop(namespace, None)
         if (
             previous is None
             or previous.get("spec") != body.get("spec")
@@ -300,8 +307,29 @@ class Runtime:
 
     # --- routing -------------------------------------------------------------------------------
 
+    def client_spec(self, body: Body) -> ClientSpec | None:
+        """Return the parsed spec of an SSOClient, or None when it does not parse.
+
+        Parsing is cached per object and generation: routing and conflict checks read every
+        client of a namespace, and most passes find nothing changed.
+        """
+        metadata = body["metadata"]
+        key = (str(metadata["namespace"]), str(metadata["name"]))
+        uid, generation = str(metadata.get("uid")), int(metadata.get("generation") or 0)
+        cached = self._parsed_specs.get(key)
+        if cached is not None and cached[0] == uid and cached[1] == generation:
+            return cached[2]
+        try:
+            spec: ClientSpec | None = parse_client_spec(body.get("spec"))
+        except SpecError:
+            spec = None
+        self._parsed_specs[key] = (uid, generation, spec)
+        return spec
+
     def _client_routes(self, namespace: str) -> list[ClientRoute]:
-        routes = (route_of(body) for body in self.clients.in_namespace(namespace))
+        routes = (
+            route_of(body, self.client_spec(body)) for body in self.clients.in_namespace(namespace)
+        )
         return [route for route in routes if route is not None]
 
     def conflicts(self, namespace: str) -> dict[str, Conflict]:
@@ -336,19 +364,15 @@ class Runtime:
 
     def customer_id_owner(self, namespace: str, name: str, customer_id: str) -> str | None:
         """Return the older SSOClient that manages ``customer_id``, if another one does."""
-        me = self.clients.get((namespace, name))
-        if me is None:
-            return None
-        for body in sorted(self.clients.in_namespace(namespace), key=age_key):
-            if body["metadata"]["name"] == name:
-                return None
-            try:
-                spec = parse_client_spec(body.get("spec"))
-            except SpecError:
-                spec = None
-            if customer_id_of(body, spec) == customer_id:
-                return str(body["metadata"]["name"])
-        return None
+        owners = self._customer_id_owners.get(namespace)
+        if owners is None:
+            owners = {}
+            for body in sorted(self.clients.in_namespace(namespace), key=age_key):
+                owned = customer_id_of(body, self.client_spec(body))
+                owners.setdefault(owned, str(body["metadata"]["name"]))
+            self._customer_id_owners[namespace] = owners
+        owner = owners.get(customer_id)
+        return owner if owner is not None and owner != name else None
 
     def _queue_clients(self, namespace: str) -> None:
         for key in self.clients.keys_in_namespace(namespace):
@@ -398,6 +422,14 @@ def _client_secrets(body: Mapping[str, Any]) -> list[ObjectKey]:
     namespace = str(body["metadata"]["namespace"])
     ref = ((body.get("spec") or {}).get("identityProvider") or {}).get("clientSecretRef") or {}
     return [(namespace, ref["name"])] if ref.get("name") else []
+
+
+def _customer_id_view(body: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The parts of a client that decide its customer ID."""
+    return (
+        (body.get("spec") or {}).get("customerId"),
+        (body.get("status") or {}).get("customerId"),
+    )
 
 
 def _routing_view(body: Mapping[str, Any]) -> tuple[Any, ...]:

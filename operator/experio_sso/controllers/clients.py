@@ -343,17 +343,14 @@ class ClientController:
     async def _finalize(self, key: ObjectKey, body: Body) -> None:
         if FINALIZER not in (body["metadata"].get("finalizers") or []):
             return
-        try:
-            spec: ClientSpec | None = parse_client_spec(body.get("spec"))
-        except SpecError:
-            spec = None
-
+        spec = self.rt.client_spec(body)
         status = body.get("status") or {}
         customer_id = customer_id_of(body, spec)
-        was_created = bool(status.get("customerId")) or bool(spec and spec.customer_id)
+        # lastSyncTime is written only after a successful write to the sidecar.
+        synced_before = bool(status.get("lastSyncTime"))
         policy = spec.deletion_policy if spec is not None else "Delete"
-        if policy == "Orphan" or not was_created:
-            if was_created:
+        if policy == "Orphan":
+            if synced_before:
                 logger.info(
                     "Kept sidecar client %s of SSOClient %s/%s (Orphan).", customer_id, *key
                 )
@@ -364,9 +361,17 @@ class ClientController:
                 )
             await self._remove_finalizer(key, body)
             return
+        if not synced_before and spec is not None and spec.customer_id:
+            # Never adopted: the sidecar client named by spec.customerId is not ours to delete.
+            await self._remove_finalizer(key, body)
+            return
 
         session = self.rt.sessions.get(key[0])
         if session is None or session.key is None:
+            if not synced_before:
+                # Never written to the sidecar, and no key to check with: nothing to delete.
+                await self._remove_finalizer(key, body)
+                return
             outcome = Outcome.stalled_on(
                 Reason.DELETING,
                 f"Cannot delete the sidecar client {customer_id}: the operator has no "
@@ -376,6 +381,8 @@ class ClientController:
             await self._write_status(key, body, SyncResult(outcome))
             return
 
+        # NB: a client never recorded as synced is deleted too, because a create may have
+        # reached the sidecar just before a crash; OidcClientNotFound then counts as done.
         try:
             await self.rt.sidecar(session).delete_oidc_client(session.key, customer_id)
         except sidecar.OidcClientNotFoundError:
@@ -444,10 +451,13 @@ class ClientController:
         status = body.get("status") or {}
         generation = int(body["metadata"].get("generation") or 0)
 
-        try:
-            spec = parse_client_spec(body.get("spec"))
-        except SpecError as exc:
-            return SyncResult(Outcome.stalled_on(Reason.INVALID_FIELDS, str(exc)))
+        spec = self.rt.client_spec(body)
+        if spec is None:
+            try:
+                parse_client_spec(body.get("spec"))
+            except SpecError as exc:
+                return SyncResult(Outcome.stalled_on(Reason.INVALID_FIELDS, str(exc)))
+            raise AssertionError("client_spec returned None for a spec that parses")
 
         customer_id = customer_id_of(body, spec)
         owner = self.rt.customer_id_owner(namespace, name, customer_id)
@@ -665,10 +675,7 @@ class ClientController:
         outcome = result.outcome
         generation = int(body["metadata"].get("generation") or 0)
         status = body.get("status") or {}
-        try:
-            spec: ClientSpec | None = parse_client_spec(body.get("spec"))
-        except SpecError:
-            spec = None
+        spec = self.rt.client_spec(body)
 
         new_status = dict(status)
         new_status["observedGeneration"] = generation
