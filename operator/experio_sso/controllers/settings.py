@@ -85,7 +85,8 @@ class SettingsController:
 
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
-        self._configmaps: dict[str, dict[str, str]] = {}
+        # The last rendered ConfigMap data of each namespace, and the loop time it was checked.
+        self._configmaps: dict[str, tuple[dict[str, str], float]] = {}
 
     async def reconcile(self, key: ObjectKey) -> None:
         namespace, name = key
@@ -360,7 +361,16 @@ class SettingsController:
 
     async def _apply_configmap(self, body: Body, data: dict[str, str]) -> None:
         namespace = body["metadata"]["namespace"]
-        if self._configmaps.get(namespace) == data:
+        checked_at = asyncio.get_running_loop().time()
+        cached = self._configmaps.get(namespace)
+        # Nothing watches the ConfigMap, so the pass of each drift interval reads it again to
+        # undo edits and deletions by hand. Half the interval keeps that pass from being
+        # skipped by a few milliseconds of timer jitter.
+        if (
+            cached is not None
+            and cached[0] == data
+            and checked_at - cached[1] < self.rt.config.drift_interval_seconds / 2
+        ):
             return
         metadata = body["metadata"]
         owner = {
@@ -400,7 +410,7 @@ class SettingsController:
                 self._configmaps.pop(namespace, None)
                 raise
             logger.info("Updated ConfigMap %s/%s.", namespace, CONFIGMAP_NAME)
-        self._configmaps[namespace] = data
+        self._configmaps[namespace] = (data, checked_at)
 
     def forget_configmap(self, namespace: str) -> None:
         self._configmaps.pop(namespace, None)
