@@ -409,3 +409,19 @@ async def test_sidecar_outage_then_recovery(operator_env: OperatorEnv) -> None:
     env.emulator.clear_faults()
     body = await wait_settings(env, timeout=20.0)
     assert set(conditions_of(body)) == {"Ready"}
+
+
+async def test_api_key_secret_deleted(operator_env: OperatorEnv) -> None:
+    env = operator_env
+    await env.start_operator()
+    await env.ready_settings()
+
+    await env.delete("secret", API_KEY_SECRET)
+
+    body = await wait_settings(env, status="False", reason="SecretNotFound")
+    assert conditions_of(body)["Stalled"]["status"] == "True"
+    assert env.emulator.initial_setup_calls == 0
+
+    await env.create_secret(API_KEY_SECRET, {"apiKey": await env.emulator.mint_key()})
+    body = await wait_settings(env)
+    assert set(conditions_of(body)) == {"Ready"}

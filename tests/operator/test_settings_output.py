@@ -388,3 +388,25 @@ async def test_restart_writes_nothing(operator_env: OperatorEnv) -> None:
     assert env.emulator.initial_setup_calls == 0
     for name, reasons in events_before.items():
         assert await event_reasons(env, name) == reasons
+
+
+async def test_configmap_restored_after_change(operator_env: OperatorEnv) -> None:
+    env = operator_env
+    await env.start_operator("--drift-interval-seconds=5")
+    await env.ready_settings(useSSO=True, allowHybridLogin=True)
+    rendered = await configmap_data(env)
+
+    # An edit by hand is put back.
+    await env.kubectl(
+        "patch", "configmap", CONFIGMAP, "--type=merge", "-p", '{"data":{"USE_PROPELAUTH":"False"}}'
+    )
+
+    async def restored() -> bool:
+        body = await env.get("configmap", CONFIGMAP)
+        return body is not None and body.get("data") == rendered
+
+    await wait_for(restored, description="the edited ConfigMap to be rendered again")
+
+    # A deleted ConfigMap is created again.
+    await env.delete("configmap", CONFIGMAP)
+    await wait_for(restored, description="the deleted ConfigMap to be rendered again")
