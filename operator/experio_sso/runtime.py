@@ -262,12 +262,18 @@ class Runtime:
             self._queue_clients(namespace)
         return session
 
-    def session_outcome(self, session: SidecarSession, outcome: Outcome) -> None:
-        """Record the settings' outcome; queue the clients when the session's usability flips."""
+    def session_outcome(
+        self, session: SidecarSession, outcome: Outcome, *, key_changed: bool = False
+    ) -> None:
+        """Record the settings' outcome; queue the clients when the session's usability flips.
+
+        A new integration key queues them too: a client stalled on a key that the sidecar
+        rejected retries with the new one, although the settings were Ready all along.
+        """
         was_usable = session.usable
         first = session.outcome is None
         session.outcome = outcome
-        if first or was_usable != session.usable:
+        if first or key_changed or was_usable != session.usable:
             self._queue_clients(session.namespace)
 
     def settings_gone(self, key: ObjectKey) -> None:

@@ -114,11 +114,12 @@ class SettingsController:
             return
 
         session = self.rt.session_for(namespace, name, spec)
+        key_version = session.key_version
         try:
             outcome = await self._verify_key(body, spec, session)
         except _Stop as stop:
             outcome = stop.outcome
-        self.rt.session_outcome(session, outcome)
+        self.rt.session_outcome(session, outcome, key_changed=session.key_version != key_version)
 
         ready_clients, table = self.rt.routing_summary(namespace)
         mode = effective_login_mode(spec, ready_clients)
