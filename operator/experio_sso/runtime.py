@@ -26,6 +26,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from experio_sso.backoff import Backoff
 from experio_sso.conditions import Outcome, is_ready
 from experio_sso.config import OperatorConfig
 from experio_sso.constants import (
@@ -60,7 +61,7 @@ from experio_sso.store import (
     SidecarSession,
     key_of,
 )
-from experio_sso.workqueue import Backoff, WorkQueue
+from experio_sso.workqueue import WorkQueue
 
 logger = logging.getLogger(__name__)
 
@@ -398,7 +399,13 @@ class Runtime:
             fraction = int(hashlib.sha256(uid.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
             due = self._now() + fraction * self.config.drift_interval_seconds
             self._drift_due_at[key] = due
-        self.client_queue.add_after(key, max(0.0, due - self._now()))
+        now = self._now()
+        if due <= now:
+            # The check was due, but this pass could not make it (no usable sidecar, a Secret
+            # problem). Queueing the key at once would spin the worker: wait one interval.
+            due = now + self.config.drift_interval_seconds
+            self._drift_due_at[key] = due
+        self.client_queue.add_after(key, due - now)
 
     def drift_check_due(self, key: ObjectKey) -> bool:
         due = self._drift_due_at.get(key)

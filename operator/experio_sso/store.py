@@ -20,8 +20,8 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from experio_sso.backoff import Backoff
 from experio_sso.conditions import Outcome
-from experio_sso.workqueue import Backoff
 
 ObjectKey = tuple[str, str]
 """(namespace, name) of an object."""
@@ -207,6 +207,7 @@ class SidecarSession:
     redirect_url: str
     key: SecretStr | None = None
     key_version: SecretVersion | None = None
+    key_ref: tuple[str, str] | None = None
     verified_at: float | None = None
     outcome: Outcome | None = None
     health: SidecarHealth = field(default_factory=lambda: SidecarHealth(Backoff()))

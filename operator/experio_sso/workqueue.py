@@ -16,29 +16,15 @@ The queue lives on one event loop and is not thread-safe.
 from __future__ import annotations
 
 import asyncio
-import random
 from collections import deque
 from collections.abc import Hashable
-from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from experio_sso.backoff import Backoff
+
+__all__ = ["WorkQueue"]
+
 Key = TypeVar("Key", bound=Hashable)
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Exponential backoff with jitter.
-
-    The n-th consecutive failure waits ``min(maximum, initial * 2**(n-1))`` seconds, scaled by
-    a random factor in [0.5, 1.0] so that many objects failing together spread out.
-    """
-
-    initial: float = 1.0
-    maximum: float = 60.0
-
-    def delay(self, failures: int) -> float:
-        ceiling = min(self.maximum, self.initial * 2.0 ** max(failures - 1, 0))
-        return ceiling * random.uniform(0.5, 1.0)
 
 
 class WorkQueue(Generic[Key]):

@@ -338,14 +338,6 @@ async def test_watch_raises_forbidden() -> None:
     await client.aclose()
 
 
-def test_backoff_grows_with_jitter_up_to_maximum() -> None:
-    backoff = Backoff(initial=1.0, maximum=8.0)
-
-    for attempt, ceiling in [(0, 1.0), (1, 2.0), (2, 4.0), (3, 8.0), (10, 8.0)]:
-        delay = backoff.delay(attempt)
-        assert ceiling / 2 <= delay <= ceiling
-
-
 def test_public_names_are_exported() -> None:
     for name in kube_package.__all__:
         assert hasattr(kube_package, name), name

@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from experio_sso.workqueue import Backoff, WorkQueue
+from experio_sso.backoff import Backoff
+from experio_sso.workqueue import WorkQueue
 
 
 async def test_queue_coalesces_repeated_adds() -> None:

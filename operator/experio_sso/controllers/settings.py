@@ -145,19 +145,18 @@ class SettingsController:
     async def _verify_key(self, body: Body, spec: SettingsSpec, session: SidecarSession) -> Outcome:
         namespace = body["metadata"]["namespace"]
         ref = spec.sidecar.api_key_secret_ref
-        read = await self.rt.kube.read_secret_key(namespace, ref.name, ref.key)
-        if read.status == "ok" and read.value is not None:
-            version = SecretVersion(read.uid or "", read.resource_version or "")
-            # A key saved with `kubectl create secret --from-file` often ends with a newline;
-            # integration keys never contain whitespace.
-            key = SecretStr(read.value.get_secret_value().strip())
-            self.rt.secrets.remember((namespace, ref.name), version)
-        elif session.key is not None and session.key_version is None:
-            # A key minted by initial setup that could not be stored yet: keep trying.
-            key = session.key
-            version = await self._store_key(body, spec, key)
+        tracked = self.rt.secrets.version((namespace, ref.name))
+        if (
+            session.key is not None
+            and session.key_ref == (ref.name, ref.key)
+            and tracked is not None
+            and tracked == session.key_version
+        ):
+            # The Secret watch shows the Secret unchanged since the key was read: skip the read.
+            key, version = session.key, tracked
         else:
-            key, version = await self._initial_setup(body, spec, read.status)
+            key, version = await self._read_key(body, spec, session)
+        session.key_ref = (ref.name, ref.key)
 
         loop = asyncio.get_running_loop()
         key_changed = session.key is None or session.key_version != version
@@ -201,6 +200,24 @@ class SettingsController:
             logger.info("Sidecar of namespace %s answers again.", namespace)
         session.verified_at = loop.time()
         return Outcome.synced(f"Integration key verified with the sidecar at {spec.sidecar.url}.")
+
+    async def _read_key(
+        self, body: Body, spec: SettingsSpec, session: SidecarSession
+    ) -> tuple[SecretStr, SecretVersion]:
+        """Read the key from the API key Secret, or mint it by initial setup when it is missing."""
+        namespace = body["metadata"]["namespace"]
+        ref = spec.sidecar.api_key_secret_ref
+        read = await self.rt.kube.read_secret_key(namespace, ref.name, ref.key)
+        if read.status == "ok" and read.value is not None:
+            version = SecretVersion(read.uid or "", read.resource_version or "")
+            self.rt.secrets.remember((namespace, ref.name), version)
+            # A key saved with `kubectl create secret --from-file` often ends with a newline;
+            # integration keys never contain whitespace.
+            return SecretStr(read.value.get_secret_value().strip()), version
+        if session.key is not None and session.key_version is None:
+            # A key minted by initial setup that could not be stored yet: keep trying.
+            return session.key, await self._store_key(body, spec, session.key)
+        return await self._initial_setup(body, spec, read.status)
 
     async def _initial_setup(
         self, body: Body, spec: SettingsSpec, api_key_status: str

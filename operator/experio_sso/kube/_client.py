@@ -91,7 +91,7 @@ class KubeClient:
         self.timeout = timeout
         self.field_manager = field_manager
         self.page_size = page_size
-        self.watch_backoff = watch_backoff or Backoff()
+        self.watch_backoff = watch_backoff or Backoff(initial=0.5, maximum=30.0)
         # Proxy and CA settings come from the kubeconfig alone, not from HTTPS_PROXY or
         # SSL_CERT_FILE, so that the client talks to exactly the cluster it was given.
         self._http = httpx.AsyncClient(

@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
+from experio_sso.backoff import Backoff
+
 from ._errors import (
     Gone,
     KubeError,
@@ -56,24 +58,6 @@ MIN_WATCH_SECONDS = 300
 that many watches do not all reconnect at once."""
 READ_MARGIN_SECONDS = 30.0
 """How long past the server-side timeout a silent stream is read before it counts as broken."""
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Delays between attempts while the API server is unreachable, in seconds.
-
-    Attempt ``n`` (from 0) waits ``min(maximum, initial * factor**n)`` scaled by a random
-    factor in ``[0.5, 1.0]``, so that many watchers do not reconnect in step.
-    """
-
-    initial: float = 0.5
-    maximum: float = 30.0
-    factor: float = 2.0
-
-    def delay(self, attempt: int) -> float:
-        """Return the delay before retry number ``attempt`` (0 for the first retry)."""
-        ceiling = min(self.maximum, self.initial * self.factor**attempt)
-        return ceiling * random.uniform(0.5, 1.0)
 
 
 @dataclass(frozen=True)
@@ -107,7 +91,7 @@ class _Outage:
         self.started = 0.0
 
     def next_delay(self, error: KubeError) -> float:
-        delay = self.backoff.delay(self.attempts)
+        delay = self.backoff.delay(self.attempts + 1)
         if isinstance(error, Unavailable) and error.retry_after is not None:
             delay = max(delay, error.retry_after)
         if self.attempts == 0:
