@@ -155,6 +155,26 @@ async def test_initial_setup_stores_key(operator_env: OperatorEnv) -> None:
     assert stored_again["metadata"]["resourceVersion"] == secret["metadata"]["resourceVersion"]
 
 
+async def test_minted_key_stored_before_ping(operator_env: OperatorEnv) -> None:
+    env = operator_env
+    # Ping fails, initial setup does not: the key must be in its Secret before any check.
+    env.emulator.set_faults(outage=True, commands=["Ping"])
+    await env.create_secret(SETUP_SECRET, {"setupSecret": env.setup_secret})
+    await env.apply(env.settings_manifest(sidecar=SETUP_SECRET_REF))
+    await env.start_operator()
+
+    await wait_settings(env, status="False", reason="SidecarUnavailable")
+    assert env.emulator.initial_setup_calls == 1
+    key = await env.read_secret(API_KEY_SECRET, "apiKey")
+    assert key
+
+    # The retries use the stored key instead of calling initial setup again.
+    env.emulator.clear_faults()
+    await wait_settings(env, timeout=20.0)
+    assert env.emulator.initial_setup_calls == 1
+    assert await env.read_secret(API_KEY_SECRET, "apiKey") == key
+
+
 async def test_present_key_skips_initial_setup(operator_env: OperatorEnv) -> None:
     env = operator_env
     key = await env.emulator.mint_key()
@@ -224,6 +244,23 @@ async def test_setup_secret_failures(
     else:
         assert env.emulator.initial_setup_calls >= setup_calls
     assert reason in await event_reasons(env, "experio")
+
+
+async def test_setup_secret_not_found(operator_env: OperatorEnv) -> None:
+    env = operator_env
+    await env.apply(env.settings_manifest(sidecar=SETUP_SECRET_REF))
+    await env.start_operator()
+
+    body = await wait_settings(env, status="False", reason="SecretNotFound")
+    conditions = conditions_of(body)
+    assert "spec.sidecar.setupSecretRef" in conditions["Ready"]["message"]
+    assert repr(SETUP_SECRET) in conditions["Ready"]["message"]
+    assert conditions["Stalled"]["status"] == "True"
+    assert env.emulator.initial_setup_calls == 0
+
+    await env.create_secret(SETUP_SECRET, {"setupSecret": env.setup_secret})
+    await wait_settings(env)
+    assert env.emulator.initial_setup_calls == 1
 
 
 async def test_setup_secret_fixed_recovers(operator_env: OperatorEnv) -> None:
