@@ -12,6 +12,9 @@ import asyncio
 import json
 import logging
 import os
+import random
+import secrets
+import socket
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -48,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--liveness-url", help="liveness endpoint, for example http://0.0.0.0:8080/healthz"
     )
     run.add_argument("--peering", help="kopf peering name, to run several replicas with one active")
+    run.add_argument("--peering-priority", type=int, help="this replica's peering priority")
     run.add_argument(
         "--drift-interval-seconds", type=float, help="seconds between drift checks of one client"
     )
@@ -82,6 +86,7 @@ def run_command(arguments: argparse.Namespace) -> int:
             log_level=arguments.log_level,
             liveness_url=arguments.liveness_url,
             peering=arguments.peering,
+            peering_priority=arguments.peering_priority,
             drift_interval_seconds=arguments.drift_interval_seconds,
         )
     except ConfigError as exc:
@@ -127,11 +132,17 @@ async def run_operator(config: OperatorConfig, kubeconfig: str | None) -> None:
     scope: dict[str, Any] = (
         {"namespaces": [config.namespace]} if config.namespace else {"clusterwide": True}
     )
+    identity = f"{socket.gethostname()}/{os.getpid()}/{secrets.token_hex(4)}"
+    priority = config.peering_priority or random.randint(1, 2**31 - 1)
     await kopf.operator(
         standalone=config.peering is None,
         peering_name=config.peering,
+        priority=priority,
+        identity=identity,  # type: ignore[arg-type]  # kopf's Identity is a NewType of str
         liveness_endpoint=config.liveness_url,
-        memo=kopf.Memo(config=config, kubeconfig=kubeconfig),
+        memo=kopf.Memo(
+            config=config, kubeconfig=kubeconfig, identity=identity, peering_priority=priority
+        ),
         **scope,
     )
 

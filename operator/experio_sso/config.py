@@ -65,6 +65,13 @@ class OperatorConfig(BaseModel):
     peering: str | None = None
     """Name of the kopf peering object for several replicas; unset: one replica, no peering."""
 
+    peering_priority: int | None = Field(default=None, ge=1, le=2**31 - 1)
+    """Peering priority of this replica; unset: random, because kopf pauses equal priorities."""
+
+    peering_lifetime_seconds: int = Field(default=20, ge=5, le=600)
+    """Seconds a replica's peering keep-alive stays valid, default 20: a killed active replica
+    is replaced after at most this long."""
+
     def validate_liveness_url(self) -> None:
         parsed = urlparse(self.liveness_url)
         if parsed.scheme != "http" or not parsed.hostname or not parsed.port:

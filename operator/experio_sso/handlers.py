@@ -20,6 +20,7 @@ import kopf
 from experio_sso.config import OperatorConfig
 from experio_sso.constants import CLIENT_PLURAL, GROUP, KOPF_FINALIZER, SETTINGS_PLURAL, VERSION
 from experio_sso.kube import KubeClient
+from experio_sso.peering import PeeringGate
 from experio_sso.runtime import Runtime
 from experio_sso.sidecar import SidecarClients, SidecarClientSettings
 
@@ -49,6 +50,8 @@ async def start_runtime(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: A
         settings.peering.name = config.peering
         settings.peering.mandatory = True
         settings.peering.clusterwide = config.namespace is None
+        settings.peering.priority = memo["peering_priority"]
+        settings.peering.lifetime = config.peering_lifetime_seconds
 
     kube = await KubeClient.connect(memo.get("kubeconfig"))
     sidecars = SidecarClients(
@@ -59,7 +62,17 @@ async def start_runtime(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: A
         )
     )
     runtime = Runtime(config, kube, sidecars, instance=socket.gethostname())
-    await runtime.start()
+    gate = None
+    if config.peering is not None:
+        gate = PeeringGate(
+            kube,
+            config.peering,
+            config.namespace,
+            identity=memo["identity"],
+            priority=memo["peering_priority"],
+            on_activated=runtime.load,
+        )
+    await runtime.start(gate)
     memo["runtime"] = runtime
     memo["kube"] = kube
 

@@ -41,6 +41,7 @@ from experio_sso.controllers.clients import ClientController, customer_id_of
 from experio_sso.controllers.settings import SettingsController
 from experio_sso.events import EventRecorder
 from experio_sso.kube import SECRETS, KubeClient, MetadataEvent, ResourceKind
+from experio_sso.peering import PeeringGate
 from experio_sso.resources import ClientSpec, SettingsSpec, SpecError, parse_client_spec
 from experio_sso.routing import (
     ClientRoute,
@@ -106,23 +107,17 @@ class Runtime:
         self._parsed_specs: dict[ObjectKey, tuple[str, int, ClientSpec | None]] = {}
         self._drift_due_at: dict[ObjectKey, float] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self.active = asyncio.Event()
 
     # --- lifecycle -------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Load the current objects, then start the workers and the Secret watch."""
-        namespace = self.config.namespace
-        for body in await self.kube.list(self.settings_kind, namespace):
-            self.on_settings_event("ADDED", _with_kind(body, self.settings_kind))
-        for body in await self.kube.list(self.client_kind, namespace):
-            self.on_client_event("ADDED", _with_kind(body, self.client_kind))
-        logger.info(
-            "Loaded %d ExperioAuthSettings and %d SSOClients; starting %d workers per kind.",
-            len(self.settings),
-            len(self.clients),
-            self.config.workers,
-        )
+    async def start(self, gate: PeeringGate | None = None) -> None:
+        """Load the current objects, then start the workers and the Secret watch.
 
+        With a peering ``gate``, the workers run only while it is open; it reloads the
+        objects whenever it opens, because kopf delivered no events while this replica waited.
+        """
+        await self.load()
         for index in range(self.config.workers):
             self._spawn(
                 self._work(self.settings_queue, self.settings_controller.reconcile),
@@ -133,6 +128,34 @@ class Runtime:
                 f"client-worker-{index}",
             )
         self._spawn(self._watch_secrets(), "secret-watch")
+        if gate is None:
+            self.active.set()
+        else:
+            self.active = gate.active
+            self._spawn(gate.run(), "peering-gate")
+
+    async def load(self) -> None:
+        """List both kinds and bring the stores in line with the API server."""
+        namespace = self.config.namespace
+        for kind, store, intake in (
+            (self.settings_kind, self.settings, self.on_settings_event),
+            (self.client_kind, self.clients, self.on_client_event),
+        ):
+            bodies = await self.kube.list(kind, namespace)
+            listed = {key_of(body) for body in bodies}
+            for key in [k for ns in store.namespaces() for k in store.keys_in_namespace(ns)]:
+                if key not in listed:
+                    body = store.get(key)
+                    if body is not None:
+                        intake("DELETED", body)
+            for body in bodies:
+                intake("ADDED", _with_kind(body, kind))
+        logger.info(
+            "Loaded %d ExperioAuthSettings and %d SSOClients; %d workers per kind.",
+            len(self.settings),
+            len(self.clients),
+            self.config.workers,
+        )
 
     async def stop(self) -> None:
         self.settings_queue.close()
@@ -153,7 +176,13 @@ class Runtime:
         self, queue: WorkQueue[ObjectKey], reconcile: Callable[[ObjectKey], Awaitable[None]]
     ) -> None:
         while True:
+            await self.active.wait()
             key = await queue.get()
+            if not self.active.is_set():
+                # Paused while waiting for a key: hand it back for the active replica's turn.
+                queue.done(key)
+                queue.add(key)
+                continue
             try:
                 await reconcile(key)
             except asyncio.CancelledError:

@@ -78,6 +78,9 @@ class ObjectStore:
         names = self._names_by_namespace.get(namespace, ())
         return [self._objects[(namespace, name)] for name in names]
 
+    def namespaces(self) -> list[str]:
+        return list(self._names_by_namespace)
+
     def keys_in_namespace(self, namespace: str) -> list[ObjectKey]:
         return [(namespace, name) for name in self._names_by_namespace.get(namespace, ())]
 
