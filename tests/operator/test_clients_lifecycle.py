@@ -241,9 +241,9 @@ async def test_deactivation_keeps_sidecar_client(operator_env: OperatorEnv) -> N
         return route.get("active") is False
 
     await wait_for(inactive_route, description="acme.com to leave the active set")
-    body = await env.get("ssoclient", "acme")
-    assert body is not None
-    assert body["status"]["routed"] is False
+    after = await env.get("ssoclient", "acme")
+    assert after is not None
+    assert after["status"]["routed"] is False
     assert env.sidecar_client(customer_id) is not None
     assert "DeleteOidcClient" not in env.emulator.counters
     assert "PatchOidcClient" not in env.emulator.counters
@@ -264,8 +264,8 @@ async def test_reactivation_is_instant(operator_env: OperatorEnv) -> None:
         return route.get("active") is True
 
     await wait_for(active_route, timeout=10, description="acme.com to join the active set")
-    body = await env.get("ssoclient", "acme")
-    assert body is not None
-    assert body["status"]["routed"] is True
+    after = await env.get("ssoclient", "acme")
+    assert after is not None
+    assert after["status"]["routed"] is True
     assert "CreateOidcClient" not in env.emulator.counters
     assert "PatchOidcClient" not in env.emulator.counters

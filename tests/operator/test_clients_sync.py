@@ -277,7 +277,7 @@ async def test_rotated_secret_reaches_sidecar(operator_env: OperatorEnv) -> None
     async def recorded() -> bool:
         current = await env.get("ssoclient", "acme")
         applied = ((current or {}).get("status") or {}).get("appliedClientSecret") or {}
-        return applied.get("resourceVersion") == secret["metadata"]["resourceVersion"]
+        return bool(applied.get("resourceVersion") == secret["metadata"]["resourceVersion"])
 
     await wait_for(recorded, timeout=ROTATION_TIMEOUT, description="the new Secret version")
     updated = await env.wait_event("acme", "Updated")
