@@ -37,7 +37,7 @@ from experio_sso.kube import CONFIGMAPS, SECRETS, AlreadyExists, KubeError
 from experio_sso.kube import NotFound as KubeNotFound
 from experio_sso.resources import LoginMode, SettingsSpec, SpecError, parse_settings_spec
 from experio_sso.routing import RoutingTable
-from experio_sso.store import Body, ObjectKey, SecretVersion, SidecarSession
+from experio_sso.store import Body, ObjectKey, SecretVersion, SidecarSession, key_of
 
 if TYPE_CHECKING:
     from experio_sso.runtime import Runtime
@@ -171,6 +171,12 @@ class SettingsController:
         session.key_version = version
         if not key_changed and not verification_due:
             assert session.outcome is not None
+            return session.outcome
+        probe_delay = session.health.probe_delay()
+        if not key_changed and probe_delay > 0 and session.outcome is not None:
+            # The sidecar is failing and its backoff has not passed. Passes queued meanwhile
+            # (status events, client changes) keep the last outcome instead of probing again.
+            self.rt.settings_queue.add_after(key_of(body), probe_delay)
             return session.outcome
 
         try:
