@@ -381,6 +381,17 @@ class ClientController:
             await self._write_status(key, body, SyncResult(outcome))
             return
 
+        if not session.health.healthy:
+            # Only the settings probe a failing sidecar; they queue every client on recovery.
+            outcome = Outcome.retrying_on(
+                Reason.DELETING,
+                f"Waiting for the sidecar at {session.url} to answer again before deleting the "
+                f"sidecar client {customer_id}.",
+            )
+            await self._write_status(key, body, SyncResult(outcome))
+            self._schedule(key, outcome)
+            return
+
         # NB: a client never recorded as synced is deleted too, because a create may have
         # reached the sidecar just before a crash; OidcClientNotFound then counts as done.
         try:
