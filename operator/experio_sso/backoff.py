@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 
@@ -20,5 +21,10 @@ class Backoff:
 
     def delay(self, failures: int) -> float:
         """Return the delay after ``failures`` consecutive failures."""
-        ceiling = min(self.maximum, self.initial * self.factor ** max(failures - 1, 0))
+        try:
+            growth = self.factor ** max(failures - 1, 0)
+        except OverflowError:
+            # 2.0 ** 1024 overflows a float: about 17 hours of failures at a 60-second maximum.
+            growth = math.inf
+        ceiling = min(self.maximum, self.initial * growth)
         return ceiling * random.uniform(0.5, 1.0)
