@@ -31,6 +31,7 @@ sys.path.insert(0, str(REPOSITORY_ROOT))
 from tests.support.control_plane import (  # noqa: E402
     ControlPlane,
     free_port,
+    locate_assets,
     start_process,
     stop_process,
     tail,
@@ -47,10 +48,15 @@ def say(message: str) -> None:
     print(f"demo: {message}", flush=True)
 
 
-def load_examples() -> list[dict[str, Any]]:
-    documents: list[dict[str, Any]] = []
-    for path in sorted(EXAMPLES_DIR.glob("*.yaml")):
-        documents.extend(d for d in yaml.safe_load_all(path.read_text()) if d)
+def load_examples(kubectl: Path) -> list[dict[str, Any]]:
+    """Render deploy/examples/ with its kustomization, as ``kubectl apply -k`` would."""
+    rendered = subprocess.run(
+        [str(kubectl), "kustomize", str(EXAMPLES_DIR)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    documents = [d for d in yaml.safe_load_all(rendered) if d]
     if not documents:
         raise SystemExit(f"demo: no manifests found in {EXAMPLES_DIR}")
     return documents
@@ -96,7 +102,8 @@ def wait_until_ready(control_plane: ControlPlane, operator_log: Path) -> None:
 
 
 def run(exit_when_ready: bool) -> None:
-    documents = load_examples()
+    assets = locate_assets()
+    documents = load_examples(assets / "kubectl")
     settings = next(d for d in documents if d.get("kind") == "ExperioAuthSettings")
     namespace = settings["metadata"]["namespace"]
     setup_ref = settings["spec"]["sidecar"]["setupSecretRef"]
@@ -105,7 +112,7 @@ def run(exit_when_ready: bool) -> None:
     shutil.rmtree(WORK_DIR, ignore_errors=True)
     WORK_DIR.mkdir()
     say("starting etcd and kube-apiserver on 127.0.0.1")
-    control_plane = ControlPlane(work_dir=WORK_DIR / "control-plane")
+    control_plane = ControlPlane(assets=assets, work_dir=WORK_DIR / "control-plane")
     processes: list[subprocess.Popen[bytes]] = []
     try:
         control_plane.start()
@@ -151,6 +158,7 @@ def run(exit_when_ready: bool) -> None:
         )
         say(f"operator started (log: {operator_log})")
 
+        # The examples name the in-cluster Service; here the sidecar is the local emulator.
         settings["spec"]["sidecar"]["url"] = emulator_url
         control_plane.kubectl(
             "apply", "-f", "-", input="\n---\n".join(yaml.safe_dump(d) for d in documents)
