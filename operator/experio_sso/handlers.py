@@ -45,6 +45,9 @@ async def start_runtime(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: A
     settings.watching.connect_timeout = 10
     settings.watching.reconnect_backoff = 1.0
     settings.networking.request_timeout = 60
+    # A namespaced install may not list namespaces or watch CRDs (both cluster-scoped); without
+    # this, kopf retries both for about a minute at each start before it watches anything.
+    settings.scanning.disabled = config.namespace is not None
     settings.peering.standalone = config.peering is None
     if config.peering is not None:
         settings.peering.name = config.peering

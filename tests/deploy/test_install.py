@@ -309,13 +309,6 @@ async def test_namespaced_install_reconciles_examples(
     assert json_log_lines(operator.log())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="kopf 1.45 retries the namespace list and the CRD watch that the Role forbids for "
-    "about 54 s after start, and sees no change meanwhile, unless the operator sets "
-    "settings.scanning.disabled for a namespaced run",
-)
 async def test_namespaced_install_sees_changes_at_once(
     operator_env: OperatorEnv, kubectl: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
