@@ -25,6 +25,8 @@ from typing import Any, Literal
 import httpx
 from pydantic import SecretStr
 
+from experio_sso.constants import MANAGER_NAME
+
 from ._config import ClusterConnection, load_connection
 from ._errors import (
     Gone,
@@ -41,7 +43,7 @@ __all__ = ["DEFAULT_FIELD_MANAGER", "KubeClient", "SecretRead"]
 
 logger = logging.getLogger("experio_sso.kube")
 
-DEFAULT_FIELD_MANAGER = "experio-sso-operator"
+DEFAULT_FIELD_MANAGER = MANAGER_NAME
 """The ``fieldManager`` recorded in managedFields for our creates and patches."""
 
 PATCH_CONTENT_TYPES = {
