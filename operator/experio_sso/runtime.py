@@ -108,6 +108,8 @@ class Runtime:
         self._drift_due_at: dict[ObjectKey, float] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.active = asyncio.Event()
+        self.secrets_listed = asyncio.Event()
+        """Set once the Secret watch has listed every Secret, so their versions are known."""
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -196,7 +198,10 @@ class Runtime:
                 queue.done(key)
 
     async def _watch_secrets(self) -> None:
-        async for event in self.kube.watch_metadata(SECRETS, self.config.namespace):
+        events = self.kube.watch_metadata(
+            SECRETS, self.config.namespace, on_listed=self.secrets_listed.set
+        )
+        async for event in events:
             self.on_secret_event(event)
 
     # --- intake ------------------------------------------------------------------------------

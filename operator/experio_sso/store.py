@@ -115,7 +115,6 @@ class SecretTracker:
         self._dependents: dict[ObjectKey, set[tuple[str, ObjectKey]]] = defaultdict(set)
         self._references: dict[tuple[str, ObjectKey], set[ObjectKey]] = {}
         self._versions: dict[ObjectKey, SecretVersion] = {}
-        self.synced = False
 
     def set_references(self, kind: str, owner: ObjectKey, secrets: Iterable[ObjectKey]) -> None:
         """Replace the Secrets that ``owner`` of ``kind`` references."""

@@ -14,6 +14,7 @@ the sidecar client. Failures are classified once, in :func:`outcome_for_sidecar_
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SETTINGS_WAIT_SECONDS = 5.0
+SECRET_LIST_WAIT_SECONDS = 10.0
 
 # Reasons under which the sidecar client is known to equal the spec of observedGeneration.
 IN_SYNC_REASONS = frozenset({Reason.SYNCED, Reason.ALLOW_ALL_CONFLICT, Reason.DOMAIN_CONFLICT})
@@ -427,6 +429,12 @@ class ClientController:
         or its version is not known from the Secret watch."""
         ref = spec.identity_provider.client_secret_ref
         tracked = self.rt.secrets.version((namespace, ref.name))
+        if tracked is None and not need_value and not self.rt.secrets_listed.is_set():
+            # Right after start-up the Secret watch is still listing; waiting for it saves
+            # one read per client.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.rt.secrets_listed.wait(), SECRET_LIST_WAIT_SECONDS)
+            tracked = self.rt.secrets.version((namespace, ref.name))
         if tracked is not None and not need_value:
             return ClientSecretState(version=tracked, value=None, problem=None)
 

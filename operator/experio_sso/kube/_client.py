@@ -18,7 +18,7 @@ import builtins
 import json
 import logging
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -391,11 +391,14 @@ class KubeClient:
     # --- watch ---------------------------------------------------------------------------------
 
     def watch_metadata(
-        self, kind: ResourceKind, namespace: str | None
+        self,
+        kind: ResourceKind,
+        namespace: str | None,
+        on_listed: Callable[[], None] | None = None,
     ) -> AsyncGenerator[MetadataEvent, None]:
         """Watch the metadata of a kind's objects in a namespace (``None``: all namespaces).
 
         See :func:`experio_sso.kube._watch.watch_metadata`. Close the iterator when done
         (``contextlib.aclosing``) or cancel the task that iterates it.
         """
-        return watch_metadata(self, kind, namespace)
+        return watch_metadata(self, kind, namespace, on_listed)

@@ -24,7 +24,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -156,9 +156,15 @@ def _replace(
 
 
 async def watch_metadata(
-    client: KubeClient, kind: ResourceKind, namespace: str | None
+    client: KubeClient,
+    kind: ResourceKind,
+    namespace: str | None,
+    on_listed: Callable[[], None] | None = None,
 ) -> AsyncGenerator[MetadataEvent, None]:
     """Yield the objects of a kind as ``ADDED`` events, then every change, until cancelled.
+
+    ``on_listed`` is called after the events of each complete listing were yielded, so a
+    caller can tell when it has seen every object once.
 
     Never ends by itself. :class:`Unavailable` and :class:`Gone` are handled by retrying and
     relisting. Other errors end the iteration, for example :class:`Forbidden` and
@@ -180,6 +186,8 @@ async def watch_metadata(
                 for event in _replace(known, items):
                     yield event
                 del items
+                if on_listed is not None:
+                    on_listed()
 
             timeout_seconds = random.randint(MIN_WATCH_SECONDS, 2 * MIN_WATCH_SECONDS)
             params = {
