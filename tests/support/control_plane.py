@@ -20,6 +20,7 @@ Every process is started with a parent-death signal, so that a killed test run l
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import ctypes
 import datetime
@@ -81,22 +82,42 @@ def _die_with_parent() -> None:
         libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
+_spawner: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def _spawn_thread() -> concurrent.futures.ThreadPoolExecutor:
+    """Return the one thread that starts every child process.
+
+    Linux sends the parent-death signal when the *thread* that forked the child ends, not the
+    process. Children started from a short-lived thread (``asyncio.to_thread``, whose executor
+    pytest-asyncio shuts down after each test) would be killed with it. This thread lives as
+    long as the process.
+    """
+    global _spawner
+    if _spawner is None:
+        _spawner = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="child-spawner"
+        )
+    return _spawner
+
+
 def start_process(
     args: Sequence[str], log_path: Path, env: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
     """Start a child process whose output goes to ``log_path`` and which dies with its parent."""
-    log_file = log_path.open("ab")
-    try:
-        return subprocess.Popen(
-            list(args),
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            env=env,
-            preexec_fn=_die_with_parent,
-        )
-    finally:
-        log_file.close()
+
+    def spawn() -> subprocess.Popen[bytes]:
+        with log_path.open("ab") as log_file:
+            return subprocess.Popen(
+                list(args),
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                env=env,
+                preexec_fn=_die_with_parent,
+            )
+
+    return _spawn_thread().submit(spawn).result()
 
 
 def stop_process(process: subprocess.Popen[bytes], timeout: float = STOP_TIMEOUT_SECONDS) -> None:
