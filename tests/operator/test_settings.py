@@ -154,6 +154,11 @@ async def test_initial_setup_stores_key(operator_env: OperatorEnv) -> None:
     assert stored_again is not None
     assert stored_again["metadata"]["resourceVersion"] == secret["metadata"]["resourceVersion"]
 
+    # Neither the setup secret nor the minted key reaches the operator's DEBUG log.
+    logs = env.operator_logs()
+    assert env.setup_secret not in logs
+    assert key not in logs
+
 
 async def test_minted_key_stored_before_ping(operator_env: OperatorEnv) -> None:
     env = operator_env
@@ -361,6 +366,9 @@ async def test_revoked_key_unauthorized(operator_env: OperatorEnv) -> None:
     await env.create_secret(API_KEY_SECRET, {"apiKey": new_key})
     body = await wait_settings(env)
     assert set(conditions_of(body)) == {"Ready"}
+    logs = env.operator_logs()
+    assert key not in logs
+    assert new_key not in logs
     assert operator.process is not None
     assert operator.process.returncode is None
     assert len(env.operators) == 1
