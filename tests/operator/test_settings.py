@@ -160,6 +160,22 @@ async def test_initial_setup_stores_key(operator_env: OperatorEnv) -> None:
     assert key not in logs
 
 
+async def test_initial_setup_custom_secret_ref(operator_env: OperatorEnv) -> None:
+    env = operator_env
+    await env.create_secret(SETUP_SECRET, {"setupSecret": env.setup_secret})
+    sidecar = {
+        **SETUP_SECRET_REF,
+        "apiKeySecretRef": {"name": "sso-integration", "key": "integrationKey"},
+    }
+    await env.apply(env.settings_manifest(sidecar=sidecar))
+    await env.start_operator()
+
+    await wait_settings(env)
+    assert env.emulator.initial_setup_calls == 1
+    assert await env.read_secret("sso-integration", "integrationKey")
+    assert await env.get("secret", API_KEY_SECRET) is None
+
+
 async def test_minted_key_stored_before_ping(operator_env: OperatorEnv) -> None:
     env = operator_env
     # Ping fails, initial setup does not: the key must be in its Secret before any check.

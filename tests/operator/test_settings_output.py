@@ -169,6 +169,26 @@ async def test_lockout_lifted_by_ready_client(operator_env: OperatorEnv) -> None
     assert data["ALLOW_HYBRID_LOGIN"] == "True"
 
 
+async def test_lockout_returns_when_client_fails(operator_env: OperatorEnv) -> None:
+    env = operator_env
+    await env.start_operator()
+    await env.ready_settings(useSSO=True)
+    await env.ready_client("acme", domains=["acme.com"])
+    await wait_published(env, "SSOOnly")
+
+    # Without its client secret the only client is no longer Ready, so SSO-only is held back.
+    await env.delete("secret", "acme-idp")
+    await env.wait_condition("ssoclient", "acme", status="False", reason="SecretNotFound")
+    body, data = await wait_published(env, "Hybrid")
+    assert body["status"]["loginMode"] == "SSOOnly"
+    assert body["status"]["readyClients"] == 0
+    assert data["ALLOW_HYBRID_LOGIN"] == "True"
+
+    await env.create_secret("acme-idp", {"clientSecret": "acme-secret-value"})
+    body, data = await wait_published(env, "SSOOnly")
+    assert data["ALLOW_HYBRID_LOGIN"] == "False"
+
+
 # --- the rendered ConfigMap -------------------------------------------------------------------
 
 
