@@ -51,7 +51,13 @@ from experio_sso.routing import (
     find_conflicts,
     route_of,
 )
-from experio_sso.sidecar import SidecarClient, SidecarClients
+from experio_sso.sidecar import (
+    CommandNotAllowedError,
+    SidecarClient,
+    SidecarClients,
+    SidecarError,
+    UnauthorizedError,
+)
 from experio_sso.store import (
     Body,
     ObjectKey,
@@ -328,16 +334,25 @@ class Runtime:
     def sidecar(self, session: SidecarSession) -> SidecarClient:
         return self.sidecars.get(session.url)
 
-    def sidecar_failed(self, session: SidecarSession) -> None:
-        """Note a client's failed call; the settings controller then probes the sidecar alone."""
-        if session.health.healthy:
-            delay = session.health.record_failure()
-            logger.warning(
-                "The sidecar of namespace %s is not answering; probing it again in %.1f s.",
-                session.namespace,
-                delay,
-            )
-            self.settings_queue.add_after((session.namespace, session.settings_name), delay)
+    def sidecar_call_failed(self, session: SidecarSession, error: SidecarError) -> None:
+        """Note a client's failed sidecar call that concerns the whole namespace.
+
+        An unreachable sidecar is then probed by the settings alone, after a backoff; a
+        rejected key makes the settings verify it again at once, so that they report it too.
+        """
+        settings_key = (session.namespace, session.settings_name)
+        if error.retryable:
+            if session.health.healthy:
+                delay = session.health.record_failure()
+                logger.warning(
+                    "The sidecar of namespace %s is not answering; probing it again in %.1f s.",
+                    session.namespace,
+                    delay,
+                )
+                self.settings_queue.add_after(settings_key, delay)
+        elif isinstance(error, (UnauthorizedError, CommandNotAllowedError)):
+            session.verified_at = None
+            self.settings_queue.add(settings_key)
 
     def settings_deferred(self, namespace: str) -> bool:
         """Tell whether clients should wait: settings exist but their first pass is not done."""

@@ -108,6 +108,11 @@ async def test_rejected_key_is_unauthorized(operator_env: OperatorEnv) -> None:
     assert "spec.sidecar.apiKeySecretRef" in ready["message"]
     await env.wait_condition("ssoclient", "acme", type_="Stalled")
     assert env.emulator.clients() == []
+    # The client's rejected call makes the settings verify the key again at once, instead of
+    # at their next periodic check minutes later.
+    await env.wait_condition(
+        "experioauthsettings", "experio", status="False", reason="Unauthorized", timeout=10
+    )
 
     # A valid key in the API key Secret heals the client without any change to it.
     await env.create_secret("propelauth-api-key", {"apiKey": await env.emulator.mint_key()})

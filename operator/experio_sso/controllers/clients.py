@@ -401,8 +401,7 @@ class ClientController:
         except sidecar.OidcClientNotFoundError:
             pass
         except sidecar.SidecarError as exc:
-            if exc.retryable:
-                self.rt.sidecar_failed(session)
+            self.rt.sidecar_call_failed(session, exc)
             failed = outcome_for_sidecar_error(exc, f"delete the sidecar client {customer_id}")
             outcome = Outcome(
                 ready=False,
@@ -542,8 +541,7 @@ class ClientController:
         except _SecretProblem as problem:
             return SyncResult(problem.outcome)
         except sidecar.SidecarError as exc:
-            if exc.retryable:
-                self.rt.sidecar_failed(session)
+            self.rt.sidecar_call_failed(session, exc)
             return SyncResult(
                 outcome_for_sidecar_error(exc, f"sync the sidecar client {customer_id}")
             )
