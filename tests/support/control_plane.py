@@ -48,6 +48,7 @@ ASSETS_SCRIPT = REPOSITORY_ROOT / "hack" / "k8s-assets.sh"
 LOOPBACK = "127.0.0.1"
 STARTUP_TIMEOUT_SECONDS = 90.0
 STOP_TIMEOUT_SECONDS = 10.0
+PORT_ATTEMPTS = 3
 
 
 class ControlPlaneError(RuntimeError):
@@ -297,23 +298,39 @@ class ControlPlane:
         started = time.monotonic()
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.certificates = _Certificates(self.work_dir)
-        try:
-            self._start_etcd()
-            self.start_apiserver()
-            self._write_admin_kubeconfig()
-        except BaseException:
-            self.stop()
-            raise
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            try:
+                self._start_etcd()
+                self.start_apiserver()
+                self._write_admin_kubeconfig()
+                break
+            except ControlPlaneError as exc:
+                # A port picked as free can be taken by another process before the server
+                # binds it; start over on new ports.
+                self._stop_processes()
+                if "address already in use" not in str(exc) or attempt == PORT_ATTEMPTS:
+                    self.stop()
+                    raise
+                self.etcd_port = self.apiserver_port = 0
+                shutil.rmtree(self.work_dir / "etcd-data", ignore_errors=True)
+            except BaseException:
+                self.stop()
+                raise
         self.startup_seconds = time.monotonic() - started
 
     def stop(self) -> None:
         """Stop both processes and remove the work directory when this object created it."""
-        if self.apiserver_process is not None:
-            stop_process(self.apiserver_process)
-        if self.etcd_process is not None:
-            stop_process(self.etcd_process)
+        self._stop_processes()
         if self._owns_work_dir:
             shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    def _stop_processes(self) -> None:
+        if self.apiserver_process is not None:
+            stop_process(self.apiserver_process)
+            self.apiserver_process = None
+        if self.etcd_process is not None:
+            stop_process(self.etcd_process)
+            self.etcd_process = None
 
     def _start_etcd(self) -> None:
         self.etcd_port = free_port()
