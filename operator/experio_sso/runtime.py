@@ -158,6 +158,11 @@ class Runtime:
                         intake("DELETED", body)
             for body in bodies:
                 intake("ADDED", _with_kind(body, kind))
+        for key in [
+            k for ns in self.settings.namespaces() for k in self.settings.keys_in_namespace(ns)
+        ]:
+            self.settings_queue.add(key)
+        self._queue_all_clients()
         logger.info(
             "Loaded %d ExperioAuthSettings and %d SSOClients; %d workers per kind.",
             len(self.settings),
@@ -218,10 +223,12 @@ class Runtime:
         if event_type == "DELETED":
             self.settings.remove(key)
             self.secrets.set_references(SETTINGS_KIND, key, ())
+            self.settings_queue.add(key)
         else:
-            self.settings.upsert(body)
+            previous = self.settings.upsert(body)
             self.secrets.set_references(SETTINGS_KIND, key, _settings_secrets(body))
-        self.settings_queue.add(key)
+            if reconcile_needed(previous, body):
+                self.settings_queue.add(key)
         if self.settings_winner(key[0]) != before:
             for other in self.settings.keys_in_namespace(key[0]):
                 self.settings_queue.add(other)
@@ -255,8 +262,8 @@ class Runtime:
             self._routing_changed(namespace)
         elif _routing_view(previous) != _routing_view(body):
             self._routing_changed(namespace)
-        # Every event queues the client: a pass over an object in sync costs no request.
-        self.client_queue.add(key)
+        if reconcile_needed(previous, body):
+            self.client_queue.add(key)
 
     def on_secret_event(self, event: MetadataEvent) -> None:
         secret = (event.namespace, event.name)
@@ -345,7 +352,7 @@ class Runtime:
             if session.health.healthy:
                 delay = session.health.record_failure()
                 logger.warning(
-                    "The sidecar of namespace %s is not answering; probing it again in %.1f s.",
+                    "The sidecar of namespace %s is not responding; probing it again in %.1f s.",
                     session.namespace,
                     delay,
                 )
@@ -430,6 +437,10 @@ class Runtime:
         owner = owners.get(customer_id)
         return owner if owner is not None and owner != name else None
 
+    def _queue_all_clients(self) -> None:
+        for namespace in self.clients.namespaces():
+            self._queue_clients(namespace)
+
     def _queue_clients(self, namespace: str) -> None:
         for key in self.clients.keys_in_namespace(namespace):
             self.client_queue.add(key)
@@ -486,8 +497,24 @@ def _client_secrets(body: Mapping[str, Any]) -> list[ObjectKey]:
     return [(namespace, ref["name"])] if ref.get("name") else []
 
 
+def reconcile_needed(previous: Mapping[str, Any] | None, body: Mapping[str, Any]) -> bool:
+    """Tell whether a watch event changed what a reconcile reads from the object itself.
+
+    Status-only events, most of them echoes of the operator's own status writes, and label or
+    annotation edits (as GitOps tools make) change nothing a reconcile decides on; skipping them
+    keeps a failing object from calling the sidecar again for its own status write.
+    """
+    if previous is None:
+        return True
+    before, after = previous["metadata"], body["metadata"]
+    return previous.get("spec") != body.get("spec") or any(
+        before.get(f) != after.get(f)
+        for f in ("uid", "generation", "deletionTimestamp", "finalizers")
+    )
+
+
 def _customer_id_view(body: Mapping[str, Any]) -> tuple[Any, ...]:
-    """The parts of a client that decide its customer ID."""
+    """Return the parts of a client that decide its customer ID."""
     return (
         (body.get("spec") or {}).get("customerId"),
         (body.get("status") or {}).get("customerId"),
@@ -495,6 +522,6 @@ def _customer_id_view(body: Mapping[str, Any]) -> tuple[Any, ...]:
 
 
 def _routing_view(body: Mapping[str, Any]) -> tuple[Any, ...]:
-    """The parts of a client that the routing table depends on beyond its spec."""
+    """Return the parts of a client, beyond its spec, that the routing table depends on."""
     status = body.get("status") or {}
     return (status.get("customerId"), is_ready(status, body["metadata"].get("generation")))

@@ -203,7 +203,7 @@ class SettingsController:
             )
 
         if session.health.record_success():
-            logger.info("Sidecar of namespace %s answers again.", namespace)
+            logger.info("The sidecar of namespace %s responds again.", namespace)
         session.verified_at = loop.time()
         return Outcome.synced(f"Integration key verified with the sidecar at {spec.sidecar.url}.")
 
@@ -423,12 +423,16 @@ class SettingsController:
             )
             logger.info("Created ConfigMap %s/%s.", namespace, CONFIGMAP_NAME)
         elif existing.get("data") != data or existing["metadata"].get("ownerReferences") != [owner]:
+            # A merge patch keeps keys it does not mention: remove the ones added by hand.
+            stale: dict[str, str | None] = {
+                k: None for k in existing.get("data") or {} if k not in data
+            }
             try:
                 await self.rt.kube.patch(
                     CONFIGMAPS,
                     namespace,
                     CONFIGMAP_NAME,
-                    {"metadata": {"ownerReferences": [owner]}, "data": data},
+                    {"metadata": {"ownerReferences": [owner]}, "data": {**data, **stale}},
                 )
             except KubeNotFound:
                 self._configmaps.pop(namespace, None)
