@@ -2,7 +2,7 @@
 
 ``run`` reads its configuration from ``EXPERIO_SSO_*`` variables (see ``config.py``); its
 options override them. ``resolve`` reads the namespace's SSOClients from the cluster and
-answers with the same resolution function that renders the routing table.
+resolves the email with the same function that renders the routing table.
 """
 
 from __future__ import annotations

@@ -45,13 +45,13 @@ class OperatorConfig(BaseModel):
     """Seconds to open a connection to the sidecar, default 5."""
 
     sidecar_read_timeout_seconds: float = Field(default=15.0, gt=0, le=600)
-    """Seconds to wait for the sidecar's answer, default 15."""
+    """Seconds to wait for the sidecar's response, default 15."""
 
     retry_initial_seconds: float = Field(default=1.0, gt=0, le=600)
     """First retry delay after a temporary failure, default 1; doubles per failure."""
 
     retry_maximum_seconds: float = Field(default=60.0, gt=0, le=3600)
-    """Longest retry delay after temporary failures, default 60."""
+    """Maximum retry delay after temporary failures, default 60."""
 
     log_format: Literal["plain", "json"] = "plain"
     """Log line format: plain text or one JSON object per line."""
@@ -60,7 +60,7 @@ class OperatorConfig(BaseModel):
     """Lowest level logged."""
 
     liveness_url: str = "http://127.0.0.1:8080/healthz"
-    """Where the liveness endpoint listens; a Deployment sets 0.0.0.0 so the kubelet reaches it."""
+    """URL of the liveness endpoint; a Deployment sets host 0.0.0.0 so the kubelet reaches it."""
 
     peering: str | None = None
     """Name of the kopf peering object for several replicas; unset: one replica, no peering."""

@@ -5,7 +5,7 @@ kopf's watch events feed :class:`ObjectStore`; the metadata-only Secret watch fe
 with the verified integration key. Controllers read these instead of asking the API server, so
 an unchanged object costs no request at all.
 
-Nothing here holds a Secret's data, except the integration key of each namespace, which every
+Nothing here contains a Secret's data, except the integration key of each namespace, which every
 call to the sidecar needs and which is kept as a ``SecretStr``.
 """
 
@@ -105,7 +105,7 @@ class SecretVersion:
 
 
 class SecretTracker:
-    """Which objects reference which Secrets, and the current version of those Secrets.
+    """Index of the Secrets that objects reference, with the current version of each.
 
     Only referenced Secrets are remembered, and only their UID and resourceVersion. Events
     about other Secrets are dropped, so memory does not grow with unrelated Secrets.
@@ -158,7 +158,7 @@ class SecretTracker:
 
 @dataclass
 class SidecarHealth:
-    """Whether a sidecar answers, and when to try it again after it did not.
+    """Health of a sidecar: whether it responds, and when to try it again after a failure.
 
     While the sidecar is failing, SSOClients do not call it; the settings controller alone
     probes it with ``Ping`` after an exponential, jittered delay, so an outage costs one
@@ -174,7 +174,7 @@ class SidecarHealth:
         return self.failures == 0
 
     def record_success(self) -> bool:
-        """Record an answer; return whether the sidecar was failing before."""
+        """Record a response; return whether the sidecar was failing before."""
         recovered = self.failures > 0
         self.failures = 0
         self.next_probe_at = 0.0

@@ -71,7 +71,7 @@ def customer_id_of(body: Body, spec: ClientSpec | None) -> str:
 
 
 def outcome_for_sidecar_error(error: sidecar.SidecarError, action: str) -> Outcome:
-    """Map a sidecar failure to the condition it causes; ``action`` says what was attempted."""
+    """Map a sidecar failure to the condition it causes; ``action`` names the attempted step."""
     if isinstance(error, sidecar.UnauthorizedError):
         return Outcome.stalled_on(
             Reason.UNAUTHORIZED,
@@ -190,7 +190,7 @@ def idp_fields(idp: sidecar.FetchedIdpInfo | None, spec: ClientSpec | None) -> d
 
 @dataclass(frozen=True)
 class Difference:
-    """What differs between the sidecar client and the spec."""
+    """The fields that differ between the sidecar client and the spec."""
 
     fields: tuple[str, ...]
     needs_replacement: bool
