@@ -427,6 +427,12 @@ async def test_configmap_restored_after_change(operator_env: OperatorEnv) -> Non
 
     await wait_for(restored, description="the edited ConfigMap to be rendered again")
 
+    # A key added by hand is removed.
+    await env.kubectl(
+        "patch", "configmap", CONFIGMAP, "--type=merge", "-p", '{"data":{"EXTRA_KEY":"x"}}'
+    )
+    await wait_for(restored, description="the added key to be removed")
+
     # A deleted ConfigMap is created again.
     await env.delete("configmap", CONFIGMAP)
     await wait_for(restored, description="the deleted ConfigMap to be rendered again")
