@@ -243,6 +243,7 @@ class Runtime:
             self._drift_due_at.pop(key, None)
             self._parsed_specs.pop(key, None)
             self._customer_id_owners.pop(namespace, None)
+            self.client_controller.forget(key)
             self._refresh_conflicts(namespace)
             if previous is not None:
                 self._routing_changed(namespace)
@@ -303,11 +304,11 @@ class Runtime:
                 health=SidecarHealth(self.backoff),
             )
             self.sessions[namespace] = session
-            self._queue_clients(namespace)
+            self.queue_clients(namespace)
         elif session.redirect_url != spec.redirect_url or session.settings_deleted:
             session.redirect_url = spec.redirect_url
             session.settings_deleted = False
-            self._queue_clients(namespace)
+            self.queue_clients(namespace)
         return session
 
     def session_outcome(
@@ -322,7 +323,7 @@ class Runtime:
         first = session.outcome is None
         session.outcome = outcome
         if first or key_changed or was_usable != session.usable:
-            self._queue_clients(session.namespace)
+            self.queue_clients(session.namespace)
 
     def settings_gone(self, key: ObjectKey) -> None:
         """Handle deleted settings: keep the key for the clients' deletion, stop routing."""
@@ -330,7 +331,7 @@ class Runtime:
         session = self.sessions.get(namespace)
         if session is not None and session.settings_name == name:
             session.settings_deleted = True
-            self._queue_clients(namespace)
+            self.queue_clients(namespace)
         self.settings_controller.forget_configmap(namespace)
         winner = self.settings_winner(namespace)
         if winner is not None:
@@ -439,9 +440,9 @@ class Runtime:
 
     def _queue_all_clients(self) -> None:
         for namespace in self.clients.namespaces():
-            self._queue_clients(namespace)
+            self.queue_clients(namespace)
 
-    def _queue_clients(self, namespace: str) -> None:
+    def queue_clients(self, namespace: str) -> None:
         for key in self.clients.keys_in_namespace(namespace):
             self.client_queue.add(key)
 

@@ -139,11 +139,6 @@ async def test_reapply_and_gitops_metadata_write_nothing(
         assert after["statusManagedFields"] == before["statusManagedFields"], name
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="The operator records a Secret's UID and resourceVersion, not a hash of its value, "
-    "so a label added to a client-secret Secret looks like a new secret and is sent again.",
-)
 async def test_gitops_label_on_secret_writes_nothing(operator_env: OperatorEnv) -> None:
     env = operator_env
     await env.start_operator()

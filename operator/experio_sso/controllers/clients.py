@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import logging
+import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -256,6 +259,7 @@ class SyncPass:
     in_sync: bool
     secret_value: SecretStr | None = None
     sent_secret_version: SecretVersion | None = None
+    same_value_version: SecretVersion | None = None
     wrote: bool = False
 
     @property
@@ -289,6 +293,25 @@ class ClientController:
 
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
+        # Keyed digests of the client secret last sent per object, in memory only, so that a
+        # new Secret version with the same value (a label added) is not sent again. The key
+        # is random per process, so the digests are useless outside it.
+        self._digest_key = secrets.token_bytes(32)
+        self._sent_digests: dict[ObjectKey, tuple[str, bytes]] = {}
+        self._same_value: dict[ObjectKey, tuple[str, dict[str, str]]] = {}
+
+    def _digest(self, sync: SyncPass, value: SecretStr) -> tuple[str, bytes]:
+        mac = hmac.new(self._digest_key, value.get_secret_value().encode(), hashlib.sha256)
+        return (str(sync.body["metadata"].get("uid")), mac.digest())
+
+    def _remember_sent(self, sync: SyncPass, value: SecretStr) -> None:
+        self._sent_digests[sync.key] = self._digest(sync, value)
+        self._same_value.pop(sync.key, None)
+
+    def forget(self, key: ObjectKey) -> None:
+        """Drop what is remembered about a deleted object."""
+        self._sent_digests.pop(key, None)
+        self._same_value.pop(key, None)
 
     async def reconcile(self, key: ObjectKey) -> None:
         body = self.rt.clients.get(key)
@@ -505,14 +528,10 @@ class ClientController:
             return SyncResult(secret.problem)
         assert secret.version is not None
 
-        ref = spec.identity_provider.client_secret_ref
         recorded = status.get("appliedClientSecret") or {}
-        secret_changed = recorded != {
-            "name": ref.name,
-            "key": ref.key,
-            "uid": secret.version.uid,
-            "resourceVersion": secret.version.resource_version,
-        }
+        current = secret_record(spec, secret.version)
+        uid = str(body["metadata"].get("uid"))
+        secret_changed = recorded != current and self._same_value.get(key) != (uid, current)
         in_sync = (
             status.get("observedGeneration") == generation
             and status.get("customerId") == customer_id
@@ -548,15 +567,16 @@ class ClientController:
 
         self.rt.drift_checked(key)
         self.rt.client_queue.forget(key)
-        sent = sync.sent_secret_version or secret.version
+        applied: dict[str, str] | None = secret_record(
+            spec, sync.sent_secret_version or secret.version
+        )
+        if sync.same_value_version is not None:
+            # The status keeps the version that was sent; this one holds the same value.
+            self._same_value[key] = (uid, secret_record(spec, sync.same_value_version))
+            applied = None
         return SyncResult(
             settled(spec, conflict),
-            applied_secret={
-                "name": ref.name,
-                "key": ref.key,
-                "uid": sent.uid,
-                "resourceVersion": sent.resource_version,
-            },
+            applied_secret=applied,
             synced_at=now_rfc3339() if sync.wrote or not status.get("lastSyncTime") else None,
         )
 
@@ -597,6 +617,7 @@ class ClientController:
                 key, create_request(sync.spec, sync.customer_id, sync.redirect_url, value)
             )
             sync.wrote = True
+            self._remember_sent(sync, value)
             await self._report(
                 sync,
                 "DriftCorrected",
@@ -609,6 +630,7 @@ class ClientController:
         if difference.needs_replacement:
             value = await self._secret_value(sync)
             await self._replace(api, key, sync, value)
+            self._remember_sent(sync, value)
             await self._report(
                 sync,
                 "Replaced",
@@ -617,16 +639,26 @@ class ClientController:
             )
             return
 
-        if not difference and not sync.secret_changed:
+        new_secret = None
+        if sync.secret_changed:
+            new_secret = await self._secret_value(sync)
+            if self._sent_digests.get(sync.key) == self._digest(sync, new_secret):
+                # Only the Secret's labels or annotations changed, as GitOps tools do: its
+                # value is the one the sidecar has.
+                sync.same_value_version = sync.sent_secret_version
+                sync.secret_changed = False
+                new_secret = None
+        if not difference and new_secret is None:
             return
 
-        new_secret = await self._secret_value(sync) if sync.secret_changed else None
         await api.patch_oidc_client(
             key,
             sync.customer_id,
             patch_request(sync.spec, sync.redirect_url, difference, new_secret),
         )
         sync.wrote = True
+        if new_secret is not None:
+            self._remember_sent(sync, new_secret)
         changed = ", ".join(difference.fields + (("clientSecret",) if sync.secret_changed else ()))
         if sync.in_sync:
             await self._report(
@@ -643,6 +675,12 @@ class ClientController:
 
     async def _create(self, sync: SyncPass, api: sidecar.SidecarApi, key: SecretStr) -> None:
         value = await self._secret_value(sync)
+        await self._create_or_adopt(sync, api, key, value)
+        self._remember_sent(sync, value)
+
+    async def _create_or_adopt(
+        self, sync: SyncPass, api: sidecar.SidecarApi, key: SecretStr, value: SecretStr
+    ) -> None:
         try:
             await api.create_oidc_client(
                 key, create_request(sync.spec, sync.customer_id, sync.redirect_url, value)
@@ -735,6 +773,17 @@ class ClientController:
             delay = self.rt.client_queue.retry(key)
             logger.debug("SSOClient %s/%s: retrying in %.1f s.", *key, delay)
         self.rt.schedule_drift_check(key)
+
+
+def secret_record(spec: ClientSpec, version: SecretVersion) -> dict[str, str]:
+    """Return the ``status.appliedClientSecret`` record of a Secret version: never its value."""
+    ref = spec.identity_provider.client_secret_ref
+    return {
+        "name": ref.name,
+        "key": ref.key,
+        "uid": version.uid,
+        "resourceVersion": version.resource_version,
+    }
 
 
 def settled(spec: ClientSpec, conflict: Conflict | None) -> Outcome:

@@ -132,8 +132,13 @@ class SettingsController:
         await self._write_status(key, body, outcome, spec, (mode, ready_clients))
 
         if outcome.retrying:
-            delay = self.rt.settings_queue.retry(key)
-            logger.warning(
+            # The first failure was logged with the status change; repeats go to DEBUG.
+            delay = session.health.probe_delay()
+            if delay > 0:
+                self.rt.settings_queue.add_after(key, delay)
+            else:
+                delay = self.rt.settings_queue.retry(key)
+            logger.debug(
                 "ExperioAuthSettings %s/%s: %s; retrying in %.1f s.", *key, outcome.message, delay
             )
         else:
@@ -204,6 +209,7 @@ class SettingsController:
 
         if session.health.record_success():
             logger.info("The sidecar of namespace %s responds again.", namespace)
+            self.rt.queue_clients(namespace)
         session.verified_at = loop.time()
         return Outcome.synced(f"Integration key verified with the sidecar at {spec.sidecar.url}.")
 
