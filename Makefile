@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 
 help:
 	@echo "make test        lint, type-check and run every test (real kube-apiserver and etcd)"
-	@echo "make test-quick  the same without the cluster tests"
+	@echo "make test-quick  only the tests that need no cluster (no lint, no type checks)"
 	@echo "make demo        run the operator on a local control plane with the examples applied"
 	@echo "make docs        regenerate docs/reference.md from the CRD schemas"
 	@echo "make k8s-assets  print the directory of kube-apiserver, etcd and kubectl (builds them once)"

@@ -101,6 +101,20 @@ def wait_until_ready(control_plane: ControlPlane, operator_log: Path) -> None:
     )
 
 
+def control_plane_processes(control_plane: ControlPlane) -> list[subprocess.Popen[bytes]]:
+    return [p for p in (control_plane.etcd_process, control_plane.apiserver_process) if p]
+
+
+def watch_children(processes: list[subprocess.Popen[bytes]]) -> None:
+    """Wait until a signal stops the demo; stop early when a child process exits."""
+    while True:
+        for process in processes:
+            if process.poll() is not None:
+                name = Path(str(process.args[0])).name  # type: ignore[index]
+                raise SystemExit(f"demo: {name} exited with code {process.returncode}; stopping.")
+        time.sleep(1)
+
+
 def run(exit_when_ready: bool) -> None:
     assets = locate_assets()
     documents = load_examples(assets / "kubectl")
@@ -189,18 +203,18 @@ def run(exit_when_ready: bool) -> None:
         print(answer.stdout.strip() or answer.stderr.strip())
         print()
         say("everything is Ready.")
-        kubeconfig = control_plane.kubeconfig
-        kubectl = control_plane.assets / "kubectl"
-        print(f"  kubeconfig: {kubeconfig}")
-        print(
-            f"  try:        {kubectl} --kubeconfig={kubeconfig} describe ssoclients -n {namespace}"
-        )
-        print(f"  logs:       {operator_log}")
         if exit_when_ready:
             return
-        say("press Ctrl-C to stop.")
-        while True:
-            time.sleep(3600)
+        kubeconfig = control_plane.kubeconfig
+        kubectl = control_plane.assets / "kubectl"
+        print("  While the demo runs, in another terminal:")
+        print(f"    export KUBECONFIG={kubeconfig} PATH={kubectl.parent}:{BIN}:$PATH")
+        print(f"    kubectl describe ssoclients -n {namespace}")
+        print("    kubectl get experio -A -o wide")
+        print(f"    experio-sso resolve bob@{routed['spec']['emailDomains'][0]} -n {namespace}")
+        print(f"  Operator log: {operator_log}")
+        say("press Ctrl-C (or send SIGTERM) to stop.")
+        watch_children(processes + control_plane_processes(control_plane))
     finally:
         say("stopping")
         for process in reversed(processes):

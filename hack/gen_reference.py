@@ -45,7 +45,7 @@ def walk(
     for name, child in (node.get("properties") or {}).items():
         yield from walk(child, f"{path}.{name}", name in required_children)
     items = node.get("items")
-    if isinstance(items, dict) and items.get("properties"):
+    if isinstance(items, dict) and (items.get("properties") or items.get("description")):
         yield from walk(items, f"{path}[]", False)
 
 

@@ -17,12 +17,17 @@ import secrets
 import socket
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from experio_sso import __version__
 from experio_sso.config import ConfigError, OperatorConfig, load_config
 
+if TYPE_CHECKING:
+    from experio_sso.resources import ClientSpec
+    from experio_sso.routing import RoutingTable
+
 EXIT_USAGE = 2
+PLAIN_LOG_FORMAT = "[%(asctime)s] %(levelname)-7s %(name)s: %(message)s"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,15 +66,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="tell which SSOClient an email's login reaches, or why none",
         description="Resolve an email against the SSOClients of a namespace, as Experio would.",
     )
-    resolve.add_argument("email")
+    resolve.add_argument("email", help="the email address a user would log in with")
     resolve.add_argument("-n", "--namespace", help="namespace; default: the kubeconfig's")
     resolve.add_argument("--kubeconfig", help="kubeconfig file; default: $KUBECONFIG")
-    resolve.add_argument("-o", "--output", choices=["text", "json"], default="text")
+    resolve.add_argument(
+        "-o", "--output", choices=["text", "json"], default="text", help="answer format"
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
+    if arguments.kubeconfig and not os.path.isfile(arguments.kubeconfig):
+        print(f"experio-sso: kubeconfig file {arguments.kubeconfig} not found", file=sys.stderr)
+        return EXIT_USAGE
     if arguments.command == "run":
         return run_command(arguments)
     return resolve_command(arguments)
@@ -102,11 +112,14 @@ def run_command(arguments: argparse.Namespace) -> int:
 def configure_logging(config: OperatorConfig) -> None:
     import kopf
 
+    # kopf's own text format cuts logger names to 20 characters; kopf also accepts a format
+    # string (kopf 1.45, loggers.make_formatter).
+    log_format = kopf.LogFormat.JSON if config.log_format == "json" else PLAIN_LOG_FORMAT
     kopf.configure(
         debug=config.log_level == "DEBUG",
         verbose=config.log_level == "DEBUG",
         quiet=config.log_level in {"WARNING", "ERROR"},
-        log_format=kopf.LogFormat.JSON if config.log_format == "json" else kopf.LogFormat.FULL,
+        log_format=log_format,  # type: ignore[arg-type]
     )
     logging.getLogger().setLevel(config.log_level)
     # httpx logs every request at INFO, with URLs; the controllers log what matters.
@@ -151,11 +164,23 @@ async def run_operator(config: OperatorConfig, kubeconfig: str | None) -> None:
 
 
 def resolve_command(arguments: argparse.Namespace) -> int:
+    from kubernetes.config import ConfigException
+
+    from experio_sso.kube import KubeError
     from experio_sso.routing import resolve_email
 
     namespace = arguments.namespace or default_namespace(arguments.kubeconfig)
     try:
-        table = asyncio.run(routing_table_from_cluster(namespace, arguments.kubeconfig))
+        table, client_count = asyncio.run(
+            routing_table_from_cluster(namespace, arguments.kubeconfig)
+        )
+    except (ConfigException, KubeError, OSError) as exc:
+        print(
+            f"experio-sso: cannot read SSOClients in namespace {namespace!r}: {exc}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    try:
         resolution = resolve_email(arguments.email, table)
     except ValueError as exc:
         print(f"experio-sso: {exc}", file=sys.stderr)
@@ -179,8 +204,13 @@ def resolve_command(arguments: argparse.Namespace) -> int:
             f"(customer ID {resolution.route.customer_id})"
         )
     else:
-        client = f" (SSOClient {resolution.route.client})" if resolution.route else ""
-        print(f"{resolution.email}: {resolution.error}{client}")
+        if resolution.route is not None:
+            detail = f" (SSOClient {namespace}/{resolution.route.client})"
+        elif client_count == 0:
+            detail = f" (namespace {namespace!r} has no SSOClients; is -n right?)"
+        else:
+            detail = f" (no SSOClient in namespace {namespace!r} serves this domain)"
+        print(f"{resolution.email}: {resolution.error}{detail}")
     return 0 if resolution.error is None else 1
 
 
@@ -197,24 +227,25 @@ def default_namespace(kubeconfig: str | None) -> str:
     return str((active or {}).get("context", {}).get("namespace") or "default")
 
 
-async def routing_table_from_cluster(namespace: str, kubeconfig: str | None) -> Any:
-    """Build the routing table of a namespace from its SSOClients and their statuses."""
+async def routing_table_from_cluster(
+    namespace: str, kubeconfig: str | None
+) -> tuple[RoutingTable, int]:
+    """Build a namespace's routing table from its SSOClients; also return how many there are."""
     from experio_sso.kube import KubeClient
     from experio_sso.resources import SpecError, parse_client_spec
     from experio_sso.routing import build_routing_table, route_of
+    from experio_sso.runtime import CLIENT_KIND_REF
 
-    def _parse_or_none(body: dict[str, Any]) -> Any:
+    def parse_or_none(body: dict[str, Any]) -> ClientSpec | None:
         try:
             return parse_client_spec(body.get("spec"))
         except SpecError:
             return None
 
-    from experio_sso.runtime import CLIENT_KIND_REF
-
     async with await KubeClient.connect(kubeconfig) as kube:
         bodies = await kube.list(CLIENT_KIND_REF, namespace)
-    routes = (route_of(body, _parse_or_none(body)) for body in bodies)
-    return build_routing_table(route for route in routes if route is not None)
+    routes = (route_of(body, parse_or_none(body)) for body in bodies)
+    return build_routing_table(route for route in routes if route is not None), len(bodies)
 
 
 if __name__ == "__main__":

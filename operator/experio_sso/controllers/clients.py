@@ -49,6 +49,8 @@ logger = logging.getLogger(__name__)
 SETTINGS_WAIT_SECONDS = 5.0
 SECRET_LIST_WAIT_SECONDS = 10.0
 
+CONFLICT_REASONS = frozenset({Reason.ALLOW_ALL_CONFLICT, Reason.DOMAIN_CONFLICT})
+
 # Reasons under which the sidecar client is known to equal the spec of observedGeneration.
 IN_SYNC_REASONS = frozenset({Reason.SYNCED, Reason.ALLOW_ALL_CONFLICT, Reason.DOMAIN_CONFLICT})
 
@@ -762,7 +764,9 @@ class ClientController:
         self.rt.client_status_changed(key[0])
 
         if not outcome.ready and str(outcome.reason) != ready_reason(status):
-            level = logging.WARNING if outcome.retrying else logging.ERROR
+            # Temporary failures and conflicts, which resolve by themselves, are warnings.
+            expected = outcome.retrying or outcome.reason in CONFLICT_REASONS
+            level = logging.WARNING if expected else logging.ERROR
             logger.log(
                 level, "SSOClient %s/%s is not Ready: %s: %s", *key, outcome.reason, outcome.message
             )
