@@ -88,6 +88,14 @@ class Outcome:
         return cls(ready=False, reason=reason, message=message, retrying=True)
 
 
+class OutcomeError(Exception):
+    """Ends a reconcile pass early with the outcome to report."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome.message)
+        self.outcome = outcome
+
+
 def now_rfc3339() -> str:
     """Return the current UTC time in the format Kubernetes uses for condition times."""
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -26,7 +26,14 @@ from typing import TYPE_CHECKING, Any
 from pydantic import SecretStr
 
 from experio_sso import sidecar
-from experio_sso.conditions import Outcome, Reason, build_conditions, now_rfc3339, ready_reason
+from experio_sso.conditions import (
+    Outcome,
+    OutcomeError,
+    Reason,
+    build_conditions,
+    now_rfc3339,
+    ready_reason,
+)
 from experio_sso.constants import FINALIZER
 from experio_sso.kube import Conflict as KubeConflict
 from experio_sso.kube import NotFound as KubeNotFound
@@ -280,14 +287,6 @@ class SyncResult:
     outcome: Outcome
     applied_secret: dict[str, str] | None = None
     synced_at: str | None = None
-
-
-class _SecretProblem(Exception):
-    """The client secret could not be read; carries the outcome to report."""
-
-    def __init__(self, outcome: Outcome) -> None:
-        super().__init__(outcome.message)
-        self.outcome = outcome
 
 
 class ClientController:
@@ -559,7 +558,7 @@ class ClientController:
         )
         try:
             await self._apply(sync)
-        except _SecretProblem as problem:
+        except OutcomeError as problem:
             return SyncResult(problem.outcome)
         except sidecar.SidecarError as exc:
             self.rt.sidecar_call_failed(session, exc)
@@ -591,7 +590,7 @@ class ClientController:
             return sync.secret_value
         state = await self._client_secret(sync.namespace, sync.spec, need_value=True)
         if state.problem is not None:
-            raise _SecretProblem(state.problem)
+            raise OutcomeError(state.problem)
         assert state.value is not None
         assert state.version is not None
         sync.sent_secret_version = state.version

@@ -25,7 +25,14 @@ from typing import TYPE_CHECKING, Any
 from pydantic import SecretStr
 
 from experio_sso import sidecar
-from experio_sso.conditions import Outcome, Reason, build_conditions, is_ready, ready_reason
+from experio_sso.conditions import (
+    Outcome,
+    OutcomeError,
+    Reason,
+    build_conditions,
+    is_ready,
+    ready_reason,
+)
 from experio_sso.constants import (
     CONFIGMAP_NAME,
     MANAGED_BY_LABEL,
@@ -72,14 +79,6 @@ def render_configmap_data(
     }
 
 
-class _Stop(Exception):
-    """Ends a settings pass early with an outcome."""
-
-    def __init__(self, outcome: Outcome) -> None:
-        super().__init__(outcome.message)
-        self.outcome = outcome
-
-
 class SettingsController:
     """Reconciles ExperioAuthSettings; one instance per operator."""
 
@@ -117,8 +116,8 @@ class SettingsController:
         key_version = session.key_version
         try:
             outcome = await self._verify_key(body, spec, session)
-        except _Stop as stop:
-            outcome = stop.outcome
+        except OutcomeError as stopped:
+            outcome = stopped.outcome
         self.rt.session_outcome(session, outcome, key_changed=session.key_version != key_version)
 
         ready_clients, table = self.rt.routing_summary(namespace)
@@ -248,7 +247,7 @@ class SettingsController:
                 if api_key_status == "secret_not_found"
                 else Reason.SECRET_KEY_MISSING
             )
-            raise _Stop(
+            raise OutcomeError(
                 Outcome.stalled_on(
                     reason,
                     f"spec.sidecar.apiKeySecretRef: {missing}. Create an integration key in the "
@@ -259,7 +258,7 @@ class SettingsController:
 
         setup = await self.rt.kube.read_secret_key(namespace, setup_ref.name, setup_ref.key)
         if setup.status == "secret_not_found":
-            raise _Stop(
+            raise OutcomeError(
                 Outcome.stalled_on(
                     Reason.SECRET_NOT_FOUND,
                     f"spec.sidecar.setupSecretRef: Secret {setup_ref.name!r} not found; create it "
@@ -267,7 +266,7 @@ class SettingsController:
                 )
             )
         if setup.status != "ok" or setup.value is None:
-            raise _Stop(
+            raise OutcomeError(
                 Outcome.stalled_on(
                     Reason.SECRET_KEY_MISSING,
                     f"spec.sidecar.setupSecretRef: key {setup_ref.key!r} of Secret "
@@ -280,7 +279,7 @@ class SettingsController:
             f"Secret {ref.name!r} under key {ref.key!r}."
         )
         if len(setup.value.get_secret_value()) < MINIMUM_SETUP_SECRET_LENGTH:
-            raise _Stop(
+            raise OutcomeError(
                 Outcome.stalled_on(
                     Reason.SETUP_SECRET_TOO_SHORT,
                     f"spec.sidecar.setupSecretRef: the setup secret in Secret {setup_ref.name!r} "
@@ -294,7 +293,7 @@ class SettingsController:
         try:
             key = await self.rt.sidecar(session).initial_setup(setup.value)
         except sidecar.SetupSecretRejectedError:
-            raise _Stop(
+            raise OutcomeError(
                 Outcome.stalled_on(
                     Reason.SETUP_SECRET_REJECTED,
                     f"The sidecar at {url} rejected the setup secret of spec.sidecar."
@@ -303,7 +302,7 @@ class SettingsController:
                 )
             ) from None
         except sidecar.InitialSetupAlreadyDoneError:
-            raise _Stop(
+            raise OutcomeError(
                 Outcome.stalled_on(
                     Reason.INITIAL_SETUP_ALREADY_DONE,
                     f"The sidecar at {url} has already run its initial setup, and its key is not "
@@ -312,7 +311,7 @@ class SettingsController:
             ) from None
         except sidecar.SidecarError as exc:
             delay = session.health.record_failure()
-            raise _Stop(
+            raise OutcomeError(
                 Outcome.retrying_on(
                     Reason.SIDECAR_UNAVAILABLE,
                     f"Initial setup at {url} failed: {exc}; next try in {delay:.0f} s.",
@@ -378,7 +377,7 @@ class SettingsController:
             self.rt.secrets.remember((namespace, ref.name), version)
             return version
         # NB: the key stays in memory (session.key) and the next pass tries to store it again.
-        raise _Stop(
+        raise OutcomeError(
             Outcome.retrying_on(
                 Reason.SECRET_NOT_FOUND,
                 f"Initial setup minted an integration key, but storing it in Secret {ref.name!r} "
