@@ -40,7 +40,7 @@ from experio_sso.constants import (
 from experio_sso.controllers.clients import ClientController, customer_id_of
 from experio_sso.controllers.settings import SettingsController
 from experio_sso.events import EventRecorder
-from experio_sso.kube import SECRETS, KubeClient, MetadataEvent, ResourceKind
+from experio_sso.kube import SECRETS, KubeClient, KubeError, MetadataEvent, ResourceKind
 from experio_sso.peering import PeeringGate
 from experio_sso.resources import ClientSpec, SettingsSpec, SpecError, parse_client_spec
 from experio_sso.routing import (
@@ -200,6 +200,16 @@ class Runtime:
                 await reconcile(key)
             except asyncio.CancelledError:
                 raise
+            except KubeError as exc:
+                # The API server refused or failed a write or read (for example in a namespace
+                # being deleted, or a missing permission): retry without a stack trace.
+                delay = queue.retry(key)
+                logger.warning(
+                    "Kubernetes API request for %s/%s failed: %s; retrying in %.1f s.",
+                    *key,
+                    exc,
+                    delay,
+                )
             except Exception:
                 delay = queue.retry(key)
                 logger.exception(
