@@ -4,9 +4,10 @@ The time ratios of the convergence and deletion scenarios are taken against this
 in the same benchmark run on the same control plane and emulator. For each new SSOClient it
 sends exactly one finalizer write, one ``CreateOidcClient`` and one status write (Ready=True);
 for each deleted SSOClient, one ``DeleteOidcClient`` and one finalizer removal. It learns about
-objects from two list-and-watch streams (SSOClients, and Secrets with their data, so that no
-Secret is read per object), and runs ``--workers`` (default 8, as EXPERIO_SSO_WORKERS) objects
-at once with at most ``--sidecar-concurrency`` (default 16) sidecar requests in flight.
+objects from two list-and-watch streams: SSOClients, and Secrets with their data, so that no
+Secret is read per object. It works on ``--workers`` objects at once (default 8, the default of
+EXPERIO_SSO_WORKERS), with at most ``--sidecar-concurrency`` sidecar requests in flight
+(default 16).
 
 It validates nothing, handles no conflict and retries nothing: it is a lower bound, not an
 operator. It exits once ``--count`` objects are done, or with status 1 after ``--timeout``.

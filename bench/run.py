@@ -219,7 +219,8 @@ class Bench:
             environment["EXPERIO_SSO_DRIFT_INTERVAL_SECONDS"] = str(drift_seconds)
         profile = None
         if self.arguments.profile:
-            profile = self.arguments.run_dir / f"operator-{namespace}.prof"
+            # A restarted operator gets a new file, so each profile covers one process.
+            profile = self.arguments.run_dir / f"operator-{namespace}-{len(self.children)}.prof"
         child = await start_operator(
             self.cluster.kubeconfig,
             namespace,
@@ -532,7 +533,7 @@ class Bench:
         counts = [buckets.get(index, 0) for index in range(bucket_count)]
         mean = statistics.fmean(counts) if counts else 0.0
         # One Fetch per client and one Ping for the settings per drift interval.
-        expected = (len(population.names) + 1) * elapsed / DRIFT_INTERVAL_FOR_IDLE
+        expected = (len(population.watch.objects) + 1) * elapsed / DRIFT_INTERVAL_FOR_IDLE
         writes = writes_of(others)
         self.add(
             "idle",
@@ -581,10 +582,26 @@ class Bench:
 
     async def scenario_deletion(self, population: Population, floor: Population) -> None:
         floor_seconds = await self.floor_delete(floor)
+        await self.wait_quiet()
+        before = await self.snapshot()
+        self.emulator.reset_counters()
         seconds = await self.timed_delete(population, customer_ids_of(population))
+        await self.wait_quiet()
+        others = await self.others_since(before)
         count = len(population.names)
         ratio = seconds / floor_seconds
-        self.add("deletion", f"time to delete {count} clients", seconds, "s")
+        self.add(
+            "deletion",
+            f"time to delete {count} clients",
+            seconds,
+            "s",
+            detail={
+                "writes": by_request(others, WRITE_VERBS),
+                "reads": by_request(others, READ_VERBS),
+                "sidecar": self.emulator.counters,
+            },
+        )
+        self.add("deletion", "Kubernetes writes per object", writes_of(others) / count, "writes")
         self.add("deletion", "floor time to delete", floor_seconds, "s")
         self.add("deletion", "time / floor", ratio, "x", target="<= 1.5x", met=ratio <= 1.5)
 
