@@ -136,6 +136,7 @@ class Runtime:
                 f"client-worker-{index}",
             )
         self._spawn(self._watch_secrets(), "secret-watch")
+        self._spawn(self.events.run(), "event-poster")
         if gate is None:
             self.active.set()
         else:
@@ -173,6 +174,7 @@ class Runtime:
     async def stop(self) -> None:
         self.settings_queue.close()
         self.client_queue.close()
+        await self.events.flush()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

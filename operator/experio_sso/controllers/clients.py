@@ -380,7 +380,7 @@ class ClientController:
                 logger.info(
                     "Kept sidecar client %s of SSOClient %s/%s (Orphan).", customer_id, *key
                 )
-                await self.rt.events.record(
+                self.rt.events.record(
                     body,
                     "Orphaned",
                     f"Kept the sidecar client {customer_id} (deletionPolicy Orphan).",
@@ -439,7 +439,7 @@ class ClientController:
             return
 
         logger.info("Deleted sidecar client %s of SSOClient %s/%s.", customer_id, *key)
-        await self.rt.events.record(body, "Deleted", f"Deleted the sidecar client {customer_id}.")
+        self.rt.events.record(body, "Deleted", f"Deleted the sidecar client {customer_id}.")
         self.rt.client_queue.forget(key)
         await self._remove_finalizer(key, body)
 
@@ -619,7 +619,7 @@ class ClientController:
             )
             sync.wrote = True
             self._remember_sent(sync, value)
-            await self._report(
+            self._report(
                 sync,
                 "DriftCorrected",
                 f"The sidecar client {sync.customer_id} was missing; recreated it.",
@@ -632,7 +632,7 @@ class ClientController:
             value = await self._secret_value(sync)
             await self._replace(api, key, sync, value)
             self._remember_sent(sync, value)
-            await self._report(
+            self._report(
                 sync,
                 "Replaced",
                 f"Replaced the sidecar client {sync.customer_id}: the IdP type or client ID "
@@ -662,7 +662,7 @@ class ClientController:
             self._remember_sent(sync, new_secret)
         changed = ", ".join(difference.fields + (("clientSecret",) if sync.secret_changed else ()))
         if sync.in_sync:
-            await self._report(
+            self._report(
                 sync,
                 "DriftCorrected",
                 f"The sidecar client {sync.customer_id} differed from the spec ({changed}); "
@@ -670,7 +670,7 @@ class ClientController:
                 warning=True,
             )
         else:
-            await self._report(
+            self._report(
                 sync, "Updated", f"Updated the sidecar client {sync.customer_id}: {changed}."
             )
 
@@ -700,12 +700,12 @@ class ClientController:
                     patch_request(sync.spec, sync.redirect_url, difference, value),
                 )
             sync.wrote = True
-            await self._report(
+            self._report(
                 sync, "Adopted", f"Adopted the existing sidecar client {sync.customer_id}."
             )
             return
         sync.wrote = True
-        await self._report(sync, "Created", f"Created the sidecar client {sync.customer_id}.")
+        self._report(sync, "Created", f"Created the sidecar client {sync.customer_id}.")
 
     @staticmethod
     async def _replace(
@@ -718,12 +718,10 @@ class ClientController:
         )
         sync.wrote = True
 
-    async def _report(
-        self, sync: SyncPass, reason: str, message: str, *, warning: bool = False
-    ) -> None:
+    def _report(self, sync: SyncPass, reason: str, message: str, *, warning: bool = False) -> None:
         level = logging.WARNING if warning else logging.INFO
         logger.log(level, "SSOClient %s/%s: %s", sync.namespace, sync.name, message)
-        await self.rt.events.record(sync.body, reason, message, "Warning" if warning else "Normal")
+        self.rt.events.record(sync.body, reason, message, "Warning" if warning else "Normal")
 
     # --- status ------------------------------------------------------------------------------
 
@@ -769,7 +767,7 @@ class ClientController:
             logger.log(
                 level, "SSOClient %s/%s is not Ready: %s: %s", *key, outcome.reason, outcome.message
             )
-            await self.rt.events.record(body, str(outcome.reason), outcome.message, "Warning")
+            self.rt.events.record(body, str(outcome.reason), outcome.message, "Warning")
 
     def _schedule(self, key: ObjectKey, outcome: Outcome) -> None:
         if outcome.retrying:

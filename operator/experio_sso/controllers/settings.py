@@ -324,7 +324,7 @@ class SettingsController:
         session.key = key
         session.key_version = None
         version = await self._store_key(body, spec, key)
-        await self.rt.events.record(
+        self.rt.events.record(
             body,
             "InitialSetupDone",
             "The sidecar's initial setup minted an integration key, stored in Secret "
@@ -490,4 +490,4 @@ class SettingsController:
                 outcome.reason,
                 outcome.message,
             )
-            await self.rt.events.record(body, str(outcome.reason), outcome.message, "Warning")
+            self.rt.events.record(body, str(outcome.reason), outcome.message, "Warning")
