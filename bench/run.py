@@ -727,6 +727,7 @@ class Bench:
                     if "deletion" in selected:
                         assert floor is not None
                         await self.scenario_deletion(main, floor)
+                    if floor is not None:
                         await self.retire(floor)
                     await self.retire(main)
                 if selected & {"scaling", "memory"} and latency == self.arguments.latency_ms[0]:
