@@ -75,6 +75,7 @@ logger = logging.getLogger(__name__)
 SETTINGS_KIND_REF = ResourceKind(GROUP, VERSION, SETTINGS_PLURAL, SETTINGS_KIND)
 CLIENT_KIND_REF = ResourceKind(GROUP, VERSION, CLIENT_PLURAL, CLIENT_KIND)
 ROUTING_DEBOUNCE_SECONDS = 0.3
+CONFLICT_DEBOUNCE_SECONDS = 0.1
 
 
 def age_key(body: Mapping[str, Any]) -> tuple[str, str]:
@@ -109,6 +110,7 @@ class Runtime:
         self.settings_controller = SettingsController(self)
         self.client_controller = ClientController(self)
         self._conflicts: dict[str, dict[str, Conflict]] = {}
+        self._stale_conflicts: set[str] = set()
         self._customer_id_owners: dict[str, dict[str, str]] = {}
         self._parsed_specs: dict[ObjectKey, tuple[str, int, ClientSpec | None]] = {}
         self._drift_due_at: dict[ObjectKey, float] = {}
@@ -409,16 +411,36 @@ class Runtime:
         return [route for route in routes if route is not None]
 
     def conflicts(self, namespace: str) -> dict[str, Conflict]:
-        cached = self._conflicts.get(namespace)
-        if cached is None:
-            cached = find_conflicts(self._client_routes(namespace))
-            self._conflicts[namespace] = cached
-        return cached
+        """Return the namespace's losing clients, recomputed first when they may be stale."""
+        if namespace in self._stale_conflicts or namespace not in self._conflicts:
+            self._recompute_conflicts(namespace)
+        return self._conflicts[namespace]
 
     def _refresh_conflicts(self, namespace: str) -> None:
+        """Mark a namespace's conflicts stale and recompute them soon, once for a burst.
+
+        A burst of N new or deleted clients would otherwise cost N passes over N clients.
+        A reconcile that needs the conflicts meanwhile recomputes them at once.
+        """
+        if namespace in self._stale_conflicts:
+            return
+        self._stale_conflicts.add(namespace)
+        asyncio.get_running_loop().call_later(
+            CONFLICT_DEBOUNCE_SECONDS, self._recompute_if_stale, namespace
+        )
+
+    def _recompute_if_stale(self, namespace: str) -> None:
+        if namespace in self._stale_conflicts:
+            self._recompute_conflicts(namespace)
+
+    def _recompute_conflicts(self, namespace: str) -> None:
         """Recompute a namespace's conflicts and queue the clients whose outcome changed."""
-        before = self._conflicts.pop(namespace, {})
-        after = self.conflicts(namespace)
+        self._stale_conflicts.discard(namespace)
+        before = self._conflicts.get(namespace)
+        after = find_conflicts(self._client_routes(namespace))
+        self._conflicts[namespace] = after
+        if before is None:
+            return
         for name in set(before) | set(after):
             if before.get(name) != after.get(name):
                 self.client_queue.add((namespace, name))
