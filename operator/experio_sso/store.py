@@ -84,11 +84,18 @@ class ObjectStore:
     def keys_in_namespace(self, namespace: str) -> list[ObjectKey]:
         return [(namespace, name) for name in self._names_by_namespace.get(namespace, ())]
 
-    def update_status(self, key: ObjectKey, status: dict[str, Any]) -> None:
-        """Record a status the operator wrote, before its watch event arrives."""
+    def update_status(self, key: ObjectKey, written: Mapping[str, Any]) -> None:
+        """Record the object a status write returned, before its watch event arrives.
+
+        The resourceVersion is recorded too, so that the next write guarded by it does not
+        fail on the operator's own change.
+        """
         body = self._objects.get(key)
         if body is not None:
-            body["status"] = copy.deepcopy(status)
+            body["status"] = copy.deepcopy(written.get("status") or {})
+            version = (written.get("metadata") or {}).get("resourceVersion")
+            if version:
+                body["metadata"]["resourceVersion"] = version
 
     def update_metadata(self, key: ObjectKey, metadata: Mapping[str, Any]) -> None:
         body = self._objects.get(key)

@@ -351,7 +351,9 @@ class ClientController:
         try:
             updated = await self.rt.kube.patch(self.rt.client_kind, key[0], key[1], patch)
         except KubeConflict:
-            # The object changed meanwhile; its watch event queues it again.
+            # The object changed since the store saw it. The watch event that brings the new
+            # version may be one that queues nothing (status only), so queue it here.
+            self.rt.client_queue.retry(key)
             return False
         except KubeNotFound:
             return False
@@ -757,7 +759,7 @@ class ClientController:
             )
         except KubeNotFound:
             return
-        self.rt.clients.update_status(key, updated.get("status") or new_status)
+        self.rt.clients.update_status(key, updated)
         self.rt.client_status_changed(key[0])
 
         if not outcome.ready and str(outcome.reason) != ready_reason(status):

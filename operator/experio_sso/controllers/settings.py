@@ -477,7 +477,7 @@ class SettingsController:
             )
         except KubeNotFound:
             return
-        self.rt.settings.update_status(key, updated.get("status") or new_status)
+        self.rt.settings.update_status(key, updated)
 
         was_ready = is_ready(status)
         if outcome.ready and not was_ready:
