@@ -46,9 +46,9 @@ from experio_sso.resources import ClientSpec, SettingsSpec, SpecError, parse_cli
 from experio_sso.routing import (
     ClientRoute,
     Conflict,
+    ConflictIndex,
     RoutingTable,
     build_routing_table,
-    find_conflicts,
     route_of,
 )
 from experio_sso.sidecar import (
@@ -109,7 +109,7 @@ class Runtime:
         self.events = EventRecorder(kube, instance)
         self.settings_controller = SettingsController(self)
         self.client_controller = ClientController(self)
-        self._conflicts: dict[str, dict[str, Conflict]] = {}
+        self._conflicts: dict[str, ConflictIndex] = {}
         self._stale_conflicts: set[str] = set()
         self._customer_id_owners: dict[str, dict[str, str]] = {}
         self._parsed_specs: dict[ObjectKey, tuple[str, int, ClientSpec | None]] = {}
@@ -267,7 +267,11 @@ class Runtime:
         self.secrets.set_references(CLIENT_KIND, key, _client_secrets(body))
         if previous is None or _customer_id_view(previous) != _customer_id_view(body):
             self._customer_id_owners.pop(namespace, None)
-        if (
+        stored = self.clients.get(key)
+        if previous is None and stored is not None and self._add_youngest_client(namespace, stored):
+            # A client younger than all others changes no other client's conflicts.
+            self._routing_changed(namespace)
+        elif (
             previous is None
             or previous.get("spec") != body.get("spec")
             or previous["metadata"].get("deletionTimestamp")
@@ -414,7 +418,16 @@ class Runtime:
         """Return the namespace's losing clients, recomputed first when they may be stale."""
         if namespace in self._stale_conflicts or namespace not in self._conflicts:
             self._recompute_conflicts(namespace)
-        return self._conflicts[namespace]
+        return self._conflicts[namespace].conflicts
+
+    def _add_youngest_client(self, namespace: str, body: Body) -> bool:
+        """Add a new client to the namespace's conflicts without a full pass, when it is the
+        youngest; return False when a full recomputation is needed instead."""
+        index = self._conflicts.get(namespace)
+        if index is None or namespace in self._stale_conflicts:
+            return False
+        route = route_of(body, self.client_spec(body))
+        return route is None or index.add_youngest(route)
 
     def _refresh_conflicts(self, namespace: str) -> None:
         """Mark a namespace's conflicts stale and recompute them soon, once for a burst.
@@ -436,11 +449,12 @@ class Runtime:
     def _recompute_conflicts(self, namespace: str) -> None:
         """Recompute a namespace's conflicts and queue the clients whose outcome changed."""
         self._stale_conflicts.discard(namespace)
-        before = self._conflicts.get(namespace)
-        after = find_conflicts(self._client_routes(namespace))
-        self._conflicts[namespace] = after
-        if before is None:
+        previous = self._conflicts.get(namespace)
+        index = ConflictIndex(self._client_routes(namespace))
+        self._conflicts[namespace] = index
+        if previous is None:
             return
+        before, after = previous.conflicts, index.conflicts
         for name in set(before) | set(after):
             if before.get(name) != after.get(name):
                 self.client_queue.add((namespace, name))
