@@ -39,7 +39,7 @@ class Reason(StrEnum):
     SECRET_NOT_FOUND = "SecretNotFound"
     # A referenced Secret exists but lacks the key, or its value is empty.
     SECRET_KEY_MISSING = "SecretKeyMissing"
-    # The sidecar could not be reached, timed out, or answered something unexpected.
+    # The sidecar could not be reached, timed out, or returned an unexpected response.
     SIDECAR_UNAVAILABLE = "SidecarUnavailable"
     # The sidecar rejected the integration key.
     UNAUTHORIZED = "Unauthorized"

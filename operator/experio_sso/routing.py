@@ -1,7 +1,7 @@
 """Routing of emails to SSOClients: conflict rules, the routing table, and email resolution.
 
 Pure functions, shared by the controllers (to decide which clients are routed and to render
-``sso-routes.json``) and by ``experio-sso resolve`` (to answer for one email). There is exactly
+``sso-routes.json``) and by ``experio-sso resolve`` (to resolve one email). There is exactly
 one resolution function, :func:`resolve_email`, and both the table and the command use it.
 
 Rules, per namespace:
@@ -32,7 +32,7 @@ ONLY_ONE_ALLOW_ALL = "Only one allow-all client is supported"
 
 @dataclass(frozen=True)
 class ClientRoute:
-    """One SSOClient as routing sees it."""
+    """One SSOClient with the fields that routing reads."""
 
     name: str
     customer_id: str | None
@@ -223,7 +223,7 @@ def build_routing_table(clients: Iterable[ClientRoute]) -> RoutingTable:
 
 @dataclass(frozen=True)
 class Resolution:
-    """Where an email's login goes: a client, or the error the login page shows."""
+    """Destination of an email's login: a client, or the error the login page shows."""
 
     email: str
     route: Route | None
