@@ -42,7 +42,13 @@ from experio_sso.controllers.settings import SettingsController
 from experio_sso.events import EventRecorder
 from experio_sso.kube import SECRETS, KubeClient, KubeError, MetadataEvent, ResourceKind
 from experio_sso.peering import PeeringGate
-from experio_sso.resources import ClientSpec, SettingsSpec, SpecError, parse_client_spec
+from experio_sso.resources import (
+    ClientSpec,
+    SettingsSpec,
+    SidecarSpec,
+    SpecError,
+    parse_client_spec,
+)
 from experio_sso.routing import (
     ClientRoute,
     Conflict,
@@ -76,6 +82,7 @@ SETTINGS_KIND_REF = ResourceKind(GROUP, VERSION, SETTINGS_PLURAL, SETTINGS_KIND)
 CLIENT_KIND_REF = ResourceKind(GROUP, VERSION, CLIENT_PLURAL, CLIENT_KIND)
 ROUTING_DEBOUNCE_SECONDS = 0.3
 CONFLICT_DEBOUNCE_SECONDS = 0.1
+DEFAULT_API_KEY_SECRET = SidecarSpec().api_key_secret_ref.name
 
 
 def age_key(body: Mapping[str, Any]) -> tuple[str, str]:
@@ -260,7 +267,7 @@ class Runtime:
             self.client_controller.forget(key)
             self._refresh_conflicts(namespace)
             if previous is not None:
-                self._routing_changed(namespace)
+                self.routing_changed(namespace)
             return
 
         previous = self.clients.upsert(body)
@@ -270,7 +277,7 @@ class Runtime:
         stored = self.clients.get(key)
         if previous is None and stored is not None and self._add_youngest_client(namespace, stored):
             # A client younger than all others changes no other client's conflicts.
-            self._routing_changed(namespace)
+            self.routing_changed(namespace)
         elif (
             previous is None
             or previous.get("spec") != body.get("spec")
@@ -278,9 +285,9 @@ class Runtime:
             != body["metadata"].get("deletionTimestamp")
         ):
             self._refresh_conflicts(namespace)
-            self._routing_changed(namespace)
+            self.routing_changed(namespace)
         elif _routing_view(previous) != _routing_view(body):
-            self._routing_changed(namespace)
+            self.routing_changed(namespace)
         if reconcile_needed(previous, body):
             self.client_queue.add(key)
 
@@ -466,13 +473,11 @@ class Runtime:
         ready = sum(1 for r in routes if r.active and r.ready and r.name not in conflicts)
         return ready, build_routing_table(routes)
 
-    def _routing_changed(self, namespace: str) -> None:
+    def routing_changed(self, namespace: str) -> None:
+        """Queue the namespace's settings to render the routing table again, once per burst."""
         winner = self.settings_winner(namespace)
         if winner is not None:
             self.settings_queue.add_after((namespace, winner), ROUTING_DEBOUNCE_SECONDS)
-
-    def client_status_changed(self, namespace: str) -> None:
-        self._routing_changed(namespace)
 
     def customer_id_owner(self, namespace: str, name: str, customer_id: str) -> str | None:
         """Return the older SSOClient that manages ``customer_id``, if another one does."""
@@ -534,7 +539,7 @@ def _settings_secrets(body: Mapping[str, Any]) -> list[ObjectKey]:
     namespace = str(body["metadata"]["namespace"])
     sidecar = (body.get("spec") or {}).get("sidecar") or {}
     names = [
-        (sidecar.get("apiKeySecretRef") or {}).get("name") or "propelauth-api-key",
+        (sidecar.get("apiKeySecretRef") or {}).get("name") or DEFAULT_API_KEY_SECRET,
         (sidecar.get("setupSecretRef") or {}).get("name"),
     ]
     return [(namespace, name) for name in names if name]

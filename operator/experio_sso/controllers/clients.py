@@ -760,7 +760,7 @@ class ClientController:
         except KubeNotFound:
             return
         self.rt.clients.update_status(key, updated)
-        self.rt.client_status_changed(key[0])
+        self.rt.routing_changed(key[0])
 
         if not outcome.ready and str(outcome.reason) != ready_reason(status):
             # Temporary failures and conflicts, which resolve by themselves, are warnings.
