@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Print the absolute path of a directory that holds kube-apiserver, etcd and kubectl
+# Print the absolute path of a directory that contains kube-apiserver, etcd and kubectl
 # (the layout envtest uses), providing it first when needed.
 #
 # The directory comes from, in order:

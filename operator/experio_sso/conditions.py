@@ -2,7 +2,7 @@
 
 Both kinds report the conditions that Kubernetes conventions and Flux's kstatus read:
 
-- ``Ready`` is always present, and True only when the sidecar holds exactly what the spec asks.
+- ``Ready`` is always present, and True only when the sidecar has exactly what the spec asks.
 - ``Reconciling`` is present only while True: work in progress, or a temporary failure being
   retried with backoff.
 - ``Stalled`` is present only while True: nothing changes until a person acts.
@@ -27,7 +27,7 @@ STALLED = "Stalled"
 class Reason(StrEnum):
     """Reasons of the Ready condition, one per scenario."""
 
-    # The sidecar holds exactly what the spec asks.
+    # The sidecar has exactly what the spec asks.
     SYNCED = "Synced"
     # No ExperioAuthSettings in the SSOClient's namespace; one must be applied.
     SETTINGS_NOT_FOUND = "SettingsNotFound"
@@ -63,7 +63,7 @@ class Reason(StrEnum):
 
 @dataclass(frozen=True)
 class Outcome:
-    """What one reconcile concluded about an object.
+    """The conclusion of one reconcile about an object.
 
     ``retrying`` marks a temporary failure that is retried with backoff (Reconciling=True);
     ``stalled`` marks a state that waits for a person (Stalled=True).

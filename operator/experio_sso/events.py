@@ -3,7 +3,7 @@
 Events are best-effort: a reconcile only queues an event, and a background task posts the
 queue with a few requests at once, so that a burst of changes is not slowed down by one more
 API request per object. A failure to post is logged and never fails a reconcile; a full queue
-drops events and says how many. Messages are written by the controllers and never contain
+drops events and logs how many. Messages are written by the controllers and never contain
 secret values.
 """
 

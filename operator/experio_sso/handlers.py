@@ -1,6 +1,6 @@
 """kopf handler registration, and nothing else.
 
-kopf watches both kinds (with reconnection, peering and the liveness endpoint); every watch
+kopf watches both kinds (with reconnection, peering and the liveness endpoint). Every watch
 event, including the initial listing after a start, hands the object to the runtime, which
 queues it for the one idempotent reconcile of its controller. This replaces kopf's create,
 update and resume handlers, whose progress and diff-base annotations would cost a write per
@@ -45,7 +45,7 @@ async def start_runtime(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: A
     settings.watching.connect_timeout = 10
     settings.watching.reconnect_backoff = 1.0
     settings.networking.request_timeout = 60
-    # A namespaced install may not list namespaces or watch CRDs (both cluster-scoped); without
+    # A namespaced install may not list namespaces or watch CRDs (both cluster-scoped). Without
     # this, kopf retries both for about a minute at each start before it watches anything.
     settings.scanning.disabled = config.namespace is not None
     settings.peering.standalone = config.peering is None

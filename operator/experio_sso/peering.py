@@ -1,8 +1,8 @@
 """Pause the operator's own workers exactly when kopf's peering pauses this replica.
 
-With several replicas, kopf's peering keeps one active: each replica writes a keep-alive
-(priority, lifetime, last seen) into the status of the peering object, and a replica pauses
-its watchers while another live peer has a higher priority, or the same priority. The
+With several replicas, kopf's peering keeps one active. Each replica writes a keep-alive
+(priority, lifetime, last seen) into the status of the peering object. A replica pauses its
+watchers while another live peer has a higher priority, or the same priority. The
 controllers run on the operator's own work queue, which kopf does not know about, so this gate
 reads the same peering object and applies the same rule to let the workers run or wait.
 
@@ -26,8 +26,8 @@ logger = logging.getLogger(__name__)
 CLUSTER_PEERING = ResourceKind("kopf.dev", "v1", "clusterkopfpeerings", "ClusterKopfPeering")
 NAMESPACED_PEERING = ResourceKind("kopf.dev", "v1", "kopfpeerings", "KopfPeering")
 POLL_SECONDS = 1.0
-"""Seconds between two reads of the peering object; two replicas may both run for up to this
-long when a replica with a higher priority starts, which the idempotent reconciles tolerate."""
+"""Seconds between two reads of the peering object. When a replica with a higher priority
+starts, two replicas may both run for up to this long, which idempotent reconciles tolerate."""
 
 
 def parse_time(text: str) -> datetime.datetime:
@@ -38,7 +38,7 @@ def parse_time(text: str) -> datetime.datetime:
 def may_run(peers: Mapping[str, Any], identity: str, priority: int, now: datetime.datetime) -> bool:
     """Tell whether kopf lets this replica run, given the peering object's status.
 
-    A peer counts while ``lastseen + lifetime`` is in the future; this replica runs unless a
+    A peer counts while ``lastseen + lifetime`` is in the future. This replica runs unless a
     counted peer other than itself has a priority at least as high.
     """
     for peer_identity, info in peers.items():

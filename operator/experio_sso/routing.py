@@ -52,7 +52,7 @@ class ClientRoute:
 
 
 def route_of(body: Mapping[str, Any], spec: ClientSpec | None) -> ClientRoute | None:
-    """Return an SSOClient object with its parsed spec as routing sees it.
+    """Return the routing view of an SSOClient object and its parsed spec.
 
     None while the object is being deleted or its spec does not parse.
     """
@@ -82,9 +82,9 @@ class Conflict:
 class ConflictIndex:
     """The conflicts of one namespace, with the owners of the allow-all slot and of each domain.
 
-    Built from all clients at once, or extended by :meth:`add_youngest` with a client younger
-    than every client in it: such a client cannot change an older client's outcome, so adding
-    it costs only a look-up of its own domains instead of a pass over the namespace.
+    The index is built from all clients at once, or extended by :meth:`add_youngest` with a
+    client younger than every client in it. Such a client cannot change an older client's
+    outcome, so adding it costs a look-up of its own domains instead of a namespace pass.
     """
 
     def __init__(self, clients: Iterable[ClientRoute] = ()) -> None:

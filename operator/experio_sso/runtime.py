@@ -131,7 +131,7 @@ class Runtime:
     async def start(self, gate: PeeringGate | None = None) -> None:
         """Load the current objects, then start the workers and the Secret watch.
 
-        With a peering ``gate``, the workers run only while it is open; it reloads the
+        With a peering ``gate``, the workers run only while it is open. The gate reloads the
         objects whenever it opens, because kopf delivered no events while this replica waited.
         """
         await self.load()
@@ -370,7 +370,7 @@ class Runtime:
     def sidecar_call_failed(self, session: SidecarSession, error: SidecarError) -> None:
         """Note a client's failed sidecar call that concerns the whole namespace.
 
-        An unreachable sidecar is then probed by the settings alone, after a backoff; a
+        An unreachable sidecar is then probed by the settings alone, after a backoff. A
         rejected key makes the settings verify it again at once, so that they report it too.
         """
         settings_key = (session.namespace, session.settings_name)
@@ -428,8 +428,11 @@ class Runtime:
         return self._conflicts[namespace].conflicts
 
     def _add_youngest_client(self, namespace: str, body: Body) -> bool:
-        """Add a new client to the namespace's conflicts without a full pass, when it is the
-        youngest; return False when a full recomputation is needed instead."""
+        """Add a new client to the namespace's conflicts without a full pass.
+
+        Return False when the client is not the youngest, because a full recomputation is
+        needed then.
+        """
         index = self._conflicts.get(namespace)
         if index is None or namespace in self._stale_conflicts:
             return False
@@ -554,9 +557,10 @@ def _client_secrets(body: Mapping[str, Any]) -> list[ObjectKey]:
 def reconcile_needed(previous: Mapping[str, Any] | None, body: Mapping[str, Any]) -> bool:
     """Tell whether a watch event changed what a reconcile reads from the object itself.
 
-    Status-only events, most of them echoes of the operator's own status writes, and label or
-    annotation edits (as GitOps tools make) change nothing a reconcile decides on; skipping them
-    keeps a failing object from calling the sidecar again for its own status write.
+    Status-only events (most of them echoes of the operator's own status writes) and label or
+    annotation edits (as GitOps tools make) change nothing that a reconcile decides on.
+    Skipping them keeps a failing object from calling the sidecar again after its own status
+    write.
     """
     if previous is None:
         return True

@@ -516,7 +516,7 @@ class ControlPlane:
     ) -> Path:
         """Write a kubeconfig that authenticates as a ServiceAccount with a requested token.
 
-        The ServiceAccount must exist; the token comes from the TokenRequest API, so RBAC sees
+        The ServiceAccount must exist. The token comes from the TokenRequest API, so RBAC checks
         exactly ``system:serviceaccount:<namespace>:<name>``.
         """
         token = self.kubectl(

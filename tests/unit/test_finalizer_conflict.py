@@ -15,7 +15,7 @@ KEY = ("shop", "acme")
 
 
 class ConflictingKube:
-    """Answers every patch with 409, as the API server does for a stale resourceVersion."""
+    """Fake client that rejects every patch with 409, as for a stale resourceVersion."""
 
     def __init__(self) -> None:
         self.patches: list[dict[str, Any]] = []

@@ -574,7 +574,7 @@ class ClientController:
             spec, sync.sent_secret_version or secret.version
         )
         if sync.same_value_version is not None:
-            # The status keeps the version that was sent; this one holds the same value.
+            # The status keeps the version that was sent, because this one has the same value.
             self._same_value[key] = (uid, secret_record(spec, sync.same_value_version))
             applied = None
         return SyncResult(

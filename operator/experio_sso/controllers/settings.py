@@ -4,10 +4,10 @@ Order of checks, each of which may end the pass with its outcome:
 
 1. The oldest settings of a namespace wins; a younger one reports ``SettingsConflict``.
 2. The spec parses.
-3. The integration key: read from the API key Secret; when it is missing and a setup secret
-   is referenced, minted once by the sidecar's initial setup and stored in that Secret at once.
+3. The integration key is read from the API key Secret. When it is missing and a setup secret
+   is referenced, the sidecar's initial setup mints it once and it is stored in that Secret at once.
 4. The key is verified with ``Ping`` when it or the URL changed, after a failure, and once per
-   drift interval; an unreachable sidecar and a rejected key are told apart.
+   drift interval. An unreachable sidecar and a rejected key are told apart.
 5. The ConfigMap ``experio-auth-settings`` is rendered from the effective login mode and the
    routing table, whatever the key's state, so Experio always has its configuration.
 
